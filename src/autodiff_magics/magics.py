@@ -99,8 +99,34 @@ def _unquote(word: str) -> str:
 
 
 def parse(magic_func: Callable, line: str) -> argparse.Namespace:
-    """Parse a magic's line with the parser that ``@magic_arguments`` built for it."""
-    return magic_func.parser.parse_intermixed_args(split_line(line))
+    """Parse a magic's line with the parser that ``@magic_arguments`` built for it.
+
+    ``--step -1e-3`` is passed as ``--step=-1e-3``: argparse would take ``-1e-3`` for an option
+    and say "expected one argument" instead of the real complaint (a negative step)."""
+    parser = magic_func.parser
+    words = split_line(line)
+    joined: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        action = parser._option_string_actions.get(word)
+        if action is not None and action.nargs is None and i + 1 < len(words) and _is_negative_number(words[i + 1]):
+            joined.append(f"{word}={words[i + 1]}")
+            i += 2
+            continue
+        joined.append(word)
+        i += 1
+    return parser.parse_intermixed_args(joined)
+
+
+def _is_negative_number(word: str) -> bool:
+    if not word.startswith("-"):
+        return False
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 # -- argparse types: each rejects bad input with one sentence -------------------------------------
@@ -292,4 +318,52 @@ class AutodiffMagics(Magics):
 
     # -- %device (issue: devices) ----------------------------------------------------------------
     # DEVICE-BEGIN
+    @magic_arguments()
+    @argument(
+        "words",
+        nargs="*",
+        metavar="NAME",
+        help="a device to make the default for new tensors: cpu, cuda, cuda:1, mps or auto (the best here); "
+        "with --move, the variables to move and then the device",
+    )
+    @argument(
+        "--move",
+        action="store_true",
+        help="move the named variables (tensors or torch modules) to the device given last, e.g. %%device --move x y cuda",
+    )
+    @line_magic
+    def device(self, line: str):
+        """See the devices torch can use, choose where new tensors go, or move variables.
+
+        ``%device`` alone reports every device (CPU cores and RAM, each GPU's name, compute
+        capability and memory), torch's build, the default device and what ``auto`` would choose.
+        ``%device NAME`` makes NAME the default device for new tensors (tensors that exist stay
+        where they are). ``%device --move x y NAME`` moves those variables and reports sizes and
+        times; a leaf that requires grad stays one and its ``.grad`` moves along. A device that is
+        not here gets a message listing those that are, and nothing changes.
+
+        Examples::
+
+            %device
+            %device cuda
+            %device --move x w cuda:0
+        """
+        from .devices import devices, is_device_name, move, set_default_device
+
+        args = parse(self.device, line)
+        words = args.words
+        with _as_usage_errors():
+            if args.move:
+                if not words:
+                    raise UsageError("name the variables and then the device, e.g. %device --move x y cuda")
+                if not is_device_name(words[-1]):
+                    raise UsageError(f"the last word must be the device to move to, e.g. %device --move x y cuda; {words[-1]!r} is not a device name")
+                if len(words) < 2:
+                    raise UsageError(f"name the variables to move to {words[-1]}, e.g. %device --move x y {words[-1]}")
+                return move(self.shell.user_ns, words[:-1], words[-1])
+            if not words:
+                return devices()
+            if len(words) > 1:
+                raise UsageError(f"give one device, e.g. %device cuda; to move variables, add --move: %device --move {' '.join(words)}")
+            return set_default_device(words[0])
     # DEVICE-END

@@ -34,7 +34,7 @@ def fmt_int(n: int) -> str:
 
 def fmt_num(x: Any, digits: int = 10) -> str:
     """A number as people read it: ints with separators, floats to ``digits`` significant
-    digits, NaN and infinities spelled out, complex as a+bj."""
+    digits, NaN and infinities as nan, inf, -inf; plain ASCII minus signs so numbers copy cleanly, complex as a+bj."""
     if x is None:
         return "—"
     if isinstance(x, bool):
@@ -42,7 +42,7 @@ def fmt_num(x: Any, digits: int = 10) -> str:
     if isinstance(x, int):
         return fmt_int(x)
     if isinstance(x, complex):
-        return f"{fmt_num(x.real, digits)}{'+' if x.imag >= 0 else '−'}{fmt_num(abs(x.imag), digits)}j"
+        return f"{fmt_num(x.real, digits)}{'+' if x.imag >= 0 else '-'}{fmt_num(abs(x.imag), digits)}j"
     try:
         x = float(x)
     except (TypeError, ValueError):
@@ -50,11 +50,10 @@ def fmt_num(x: Any, digits: int = 10) -> str:
     if math.isnan(x):
         return "nan"
     if math.isinf(x):
-        return "+inf" if x > 0 else "−inf"
+        return "inf" if x > 0 else "-inf"
     if x == int(x) and abs(x) < 1e15:
         return fmt_int(int(x)) if abs(x) >= 1e4 else str(int(x))
-    text = f"{x:.{digits}g}"
-    return text.replace("-", "−") if text.startswith("-") else text
+    return f"{x:.{digits}g}"
 
 
 def fmt_bytes(n: int | None) -> str:

@@ -1,0 +1,120 @@
+"""A ``%%gradient`` cell compiled once into a function of its variables.
+
+The cell's statements run in a private copy of the user's namespace (so its assignments never
+leak), with the generic math names of :mod:`.functions` in reach; the value of its last
+expression is f. Errors name the user's line, not ours.
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+import traceback
+from collections.abc import Mapping
+from types import CodeType
+from typing import Any
+
+from .errors import InputError
+from .functions import NAMES
+
+__all__ = ["CellFunction", "CellError"]
+
+_LIBRARY_MODULES = ("math", "numpy", "torch", "sympy", "cmath", "builtins")
+
+
+class CellError(Exception):
+    """The cell raised while being evaluated; ``str()`` names the user's line."""
+
+    def __init__(self, message: str, original: BaseException) -> None:
+        super().__init__(message)
+        self.original = original
+
+
+class CellFunction:
+    """The cell's source compiled once; calling it with variables returns the last expression.
+
+        >>> f = CellFunction("y = 2*x\\ny + 1", {})
+        >>> f({"x": 3})
+        7
+    """
+
+    _counter = 0
+
+    def __init__(self, source: str | Any, namespace: Mapping[str, Any] | None = None) -> None:
+        self.namespace = dict(namespace or {})
+        self.callable = source if callable(source) else None
+        if self.callable is not None:
+            self.source = getattr(source, "__name__", "f")
+            self.lines = []
+            return
+        self.source = source
+        CellFunction._counter += 1
+        self.filename = f"<%%gradient cell {CellFunction._counter}>"
+        self.lines = source.splitlines()
+        self._body, self._last = self._compile(source)
+        # Let tracebacks and inspect find the cell's lines, as IPython does for its cells.
+        linecache.cache[self.filename] = (len(source), None, [ln + "\n" for ln in self.lines], self.filename)
+        self._globals = {**self.namespace}
+        for name, fn in NAMES.items():
+            if name not in self._globals or _is_library_function(self._globals[name]):
+                self._globals[name] = fn
+
+    def _compile(self, source: str) -> tuple[CodeType | None, CodeType]:
+        if not source.strip():
+            raise InputError("the cell is empty: write f on its last line, e.g. 3*x[0]**2 + x[1]")
+        try:
+            tree = ast.parse(source, filename=self.filename)
+        except SyntaxError as e:
+            line = (e.text or "").rstrip("\n")
+            where = f" on line {e.lineno}" if e.lineno else ""
+            raise InputError(f"syntax error{where}: {line.strip()!r} ({e.msg})") from None
+        if not tree.body:
+            raise InputError("the cell has no statements: write f on its last line, e.g. 3*x[0]**2 + x[1]")
+        last = tree.body[-1]
+        if not isinstance(last, ast.Expr):
+            kind = type(last).__name__.lower()
+            raise InputError(
+                f"the cell's last line must be an expression whose value is f, but it is a {kind} "
+                f"statement (line {last.lineno}); put f on its own last line"
+            )
+        body = ast.Module(body=tree.body[:-1], type_ignores=[])
+        body_code = compile(body, self.filename, "exec") if body.body else None
+        last_code = compile(ast.Expression(body=last.value), self.filename, "eval")
+        return body_code, last_code
+
+    def __call__(self, variables: Mapping[str, Any]) -> Any:
+        """Run the cell with these variables; raise :class:`CellError` naming the user's line."""
+        if self.callable is not None:
+            try:
+                return self.callable(**variables)
+            except Exception as e:
+                raise CellError(f"f raised {type(e).__name__}: {e}", e) from e
+        scope = self._globals.copy()
+        scope.update(variables)
+        try:
+            if self._body is not None:
+                exec(self._body, scope)
+            return eval(self._last, scope)
+        except Exception as e:
+            raise CellError(self.describe(e), e) from e
+
+    def describe(self, error: BaseException) -> str:
+        """One sentence: which line of the cell raised what."""
+        line_no = None
+        for frame, lineno in traceback.walk_tb(error.__traceback__):
+            if frame.f_code.co_filename == getattr(self, "filename", None):
+                line_no = lineno
+        message = f"{type(error).__name__}: {error}".rstrip(": ")
+        if line_no is None or not self.lines:
+            return f"the cell raised {message}"
+        text = self.lines[line_no - 1].strip() if 0 < line_no <= len(self.lines) else ""
+        return f"line {line_no} of the cell ({text!r}) raised {message}"
+
+
+def _is_library_function(obj: Any) -> bool:
+    """True for math.sin, np.sin, torch.sin, sympy.sin...: those our generic names replace."""
+    module = getattr(obj, "__module__", None) or type(obj).__module__ or ""
+    if type(obj).__name__ == "ufunc":
+        return True
+    return module.split(".")[0] in _LIBRARY_MODULES and callable(obj)
+

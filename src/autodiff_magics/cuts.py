@@ -1,0 +1,49 @@
+"""Spotting where a cell cuts autograd's graph: ``.item()``, ``.detach()``, ``.numpy()``, ``float()``.
+
+``torch.func.grad(lambda x: x * x.item())(2.)`` returns 2, silently; the true derivative is 4.
+While the autograd method runs the cell, a torch function mode watches for the calls that turn a
+tensor that requires grad into a constant, and remembers the cell line of each. The mode is
+entered only around that one run and always left (it is a ``with`` block).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from torch.overrides import TorchFunctionMode
+
+__all__ = ["CutSpy"]
+
+_CUTTING = {"item": ".item()", "tolist": ".tolist()", "numpy": ".numpy()", "detach": ".detach()",
+            "__float__": "float()", "__int__": "int()", "__index__": "int()"}
+
+
+class CutSpy(TorchFunctionMode):
+    """Records calls that cut the graph, as 'x.item() on line 2'."""
+
+    def __init__(self, cell: Any) -> None:
+        super().__init__()
+        self.filename = getattr(cell, "filename", None)
+        self.lines = getattr(cell, "lines", [])
+        self.cuts: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        label = _CUTTING.get(name)
+        if name == "__get__" and getattr(getattr(func, "__self__", None), "__name__", "") == "data":
+            label = ".data"
+        if label is not None and args and getattr(args[0], "requires_grad", False):
+            line = self._cell_line()
+            text = f"{label} on line {line}" if line else label
+            if text not in self.cuts:
+                self.cuts.append(text)
+        return func(*args, **(kwargs or {}))
+
+    def _cell_line(self) -> int | None:
+        frame = sys._getframe(2)
+        while frame is not None:
+            if frame.f_code.co_filename == self.filename:
+                return frame.f_lineno
+            frame = frame.f_back
+        return None

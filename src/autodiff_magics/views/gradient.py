@@ -1,0 +1,367 @@
+"""Views of a :class:`~autodiff_magics.differentiation.GradientReport`: text, static HTML, widget."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .common import STYLE, Markup, esc, fmt_int, fmt_num, fmt_seconds, html_table, text_table
+
+__all__ = ["to_text", "to_html", "to_widget", "study_svg"]
+
+#: most gradient components listed in a table (the first and the last ones, with a gap line)
+MAX_ROWS = 16
+_MARK_OK, _MARK_BAD = "✓", "✗"
+
+
+# -- shared pieces ---------------------------------------------------------------------------------
+
+
+def _point_text(report) -> str:
+    parts = []
+    for v in report.variables.values():
+        if v.numel == 1:
+            parts.append(f"{v.name} = {fmt_num(float(v.point.reshape(-1)[0]))}")
+        elif v.numel <= 8:
+            parts.append(f"{v.name} = [{', '.join(fmt_num(float(p)) for p in v.point.reshape(-1))}]")
+        else:
+            parts.append(f"{v.name}: {' × '.join(map(str, v.shape))} = {fmt_int(v.numel)} values")
+    return ", ".join(parts)
+
+
+def _label(name: str, index: tuple[int, ...]) -> str:
+    return name + (f"[{', '.join(map(str, index))}]" if index else "")
+
+
+def _components(report) -> Iterator[tuple[str, str, tuple[int, ...]] | None]:
+    """(label, variable, index) of the components to list; None marks the gap of a long list."""
+    total = sum(v.numel for v in report.variables.values())
+    head = MAX_ROWS - 4 if total > MAX_ROWS else total
+    shown = 0
+    rows: list[tuple[str, str, tuple[int, ...]]] = []
+    tail: list[tuple[str, str, tuple[int, ...]]] = []
+    for v in report.variables.values():
+        for flat in range(v.numel):
+            if shown < head:
+                idx = tuple(int(i) for i in np.unravel_index(flat, v.shape)) if v.shape else ()
+                rows.append((_label(v.name, idx), v.name, idx))
+            shown += 1
+    if total > MAX_ROWS:
+        remaining = 3
+        for v in reversed(list(report.variables.values())):
+            for flat in range(v.numel - 1, -1, -1):
+                if remaining == 0:
+                    break
+                idx = tuple(int(i) for i in np.unravel_index(flat, v.shape)) if v.shape else ()
+                tail.insert(0, (_label(v.name, idx), v.name, idx))
+                remaining -= 1
+    yield from rows
+    if tail:
+        yield None
+        yield from tail
+
+
+def _bad_cells(report) -> set[tuple[str, str, tuple[int, ...]]]:
+    """(method, variable, index) cells to mark: the suspect's side of each disagreement."""
+    cells = set()
+    for d in report.disagreements:
+        if d.variable is None:
+            continue
+        method = d.method if d.method in report.suspects else (report.reference if report.reference in report.suspects else d.method)
+        cells.add((method, d.variable, d.index))
+    return cells
+
+
+def _with_gradient(report) -> list[str]:
+    return [n for n, m in report.methods.items() if m.status == "ok" and m.gradient is not None]
+
+
+def _step_text(m) -> str:
+    if m.step is None:
+        return ""
+    if m.name == "directional":
+        return f"h = {m.step:.2g} along each direction"
+    return f"{m.step:.2g}·max(1, |xᵢ|)"
+
+
+_METHOD_HEADERS = ["method", "max |diff|", "time", "evaluations", "step"]
+
+
+def _method_rows(report) -> list[list[str]]:
+    """Rows of the methods that ran; see :func:`_not_run` for the others."""
+    rows = []
+    for name, m in report.methods.items():
+        if m.status == "ok":
+            err = "(reference)" if name == report.reference else fmt_num(m.max_abs_error, 3) if m.max_abs_error is not None else "—"
+            evals = fmt_int(m.evaluations) if m.evaluations else ""
+            rows.append([name, err, fmt_seconds(m.seconds), evals, _step_text(m)])
+    return rows
+
+
+def _not_run(report) -> list[str]:
+    return [f"{name} {m.status}: {m.reason}" for name, m in report.methods.items() if m.status != "ok"]
+
+
+def _directional_rows(report) -> list[list[str]]:
+    m = report.methods.get("directional")
+    if m is None or m.status != "ok" or "expected" not in m.details:
+        return []
+    bad = {d.index[0] for d in report.disagreements if d.method == "directional"}
+    rows = []
+    for k, (fd, ex, err) in enumerate(zip(m.details["differences"], m.details["expected"], m.details["errors"])):
+        mark = _MARK_BAD if k in bad else _MARK_OK
+        rows.append([f"v{k + 1}", fmt_num(ex), fmt_num(fd), fmt_num(abs(fd - ex), 3), fmt_num(err, 3), mark])
+    return rows
+
+
+# -- text ------------------------------------------------------------------------------------------
+
+
+def to_text(report) -> str:
+    """The report as terminal IPython prints it."""
+    lines = [f"f = {fmt_num(report.value)}   at {_point_text(report)}   ({report.dtype} on {report.device})"]
+    mark = _MARK_OK if report.agree else _MARK_BAD
+    lines.append(f"{mark} {report.verdict}")
+    for e in report.explanations:
+        lines.append(f"  • {e}")
+    sym = report.symbolic
+    if sym is not None:
+        lines.append("")
+        lines.append(f"f = {sym.expression}")
+        for label, var, idx in (c for c in _components(report) if c is not None):
+            d = sym.derivatives[var][idx] if idx else sym.derivatives[var][()]
+            exact = sym.exact_gradient[var][idx] if idx else sym.exact_gradient[var][()]
+            name = _pretty_partial(var, idx)
+            lines.append(f"∂f/∂{name} = {d}" + (f" = {exact}" if exact != d else ""))
+    methods = _with_gradient(report)
+    if methods:
+        bad = _bad_cells(report)
+        rows = []
+        for comp in _components(report):
+            if comp is None:
+                rows.append(["⋮"] + ["⋮"] * len(methods))
+                continue
+            label, var, idx = comp
+            cells = [label]
+            for name in methods:
+                value = float(report.methods[name].gradient[var][idx])
+                cells.append(fmt_num(value, 12) + (f" {_MARK_BAD}" if (name, var, idx) in bad else ""))
+            rows.append(cells)
+        lines += ["", text_table(["component", *methods], rows, "l" + "r" * len(methods))]
+    directional = _directional_rows(report)
+    if directional:
+        lines += ["", "Directional check (random directions v, |vᵢ| ≤ 1):",
+                  text_table(["v", "g·v", "difference", "|diff|", "est. error", ""], directional, "lrrrrl")]
+    lines += ["", text_table(_METHOD_HEADERS, _method_rows(report), "lrrrl")]
+    lines += _not_run(report)
+    if report.tolerance:
+        lines.append(f"tolerance: {report.tolerance}")
+    for note in report.notes:
+        lines.append(f"note: {note}")
+    if report.study is not None:
+        lines += ["", _study_text(report.study)]
+    if report.graph is not None:
+        lines += ["", "Graph of the autograd run, with the gradient that flowed through each node:", report.graph.to_text()]
+    return "\n".join(lines)
+
+
+def _pretty_partial(var: str, idx: tuple[int, ...]) -> str:
+    sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+    return var + ",".join(str(i).translate(sub) for i in idx)
+
+
+def _study_text(study) -> str:
+    rows = [[f"{h:.0e}", fmt_num(fw, 3), fmt_num(ce, 3)] for h, fw, ce in zip(study.steps, study.forward, study.central)]
+    used = []
+    if study.used_forward:
+        used.append(f"forward used h ≈ {study.used_forward:.1e}")
+    if study.used_central:
+        used.append(f"central used h ≈ {study.used_central:.1e}")
+    return "Step-size study (error of the directional derivative against h):\n" + text_table(
+        ["h", "forward error", "central error"], rows, "rrr"
+    ) + ("\n" + "; ".join(used) if used else "")
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+
+
+def _header_html(report) -> str:
+    klass = "ok" if report.agree else "bad"
+    mark = _MARK_OK if report.agree else _MARK_BAD
+    parts = [
+        f"<div><b>f = {esc(fmt_num(report.value))}</b> at <span class='mono'>{esc(_point_text(report))}</span> "
+        f"<span class='muted'>({esc(report.dtype)} on {esc(report.device)})</span></div>",
+        f"<div class='{klass}'>{mark} {esc(report.verdict)}</div>",
+    ]
+    if report.explanations:
+        parts.append("<ul>" + "".join(f"<li>{esc(e)}</li>" for e in report.explanations) + "</ul>")
+    return "".join(parts)
+
+
+def _formulas_html(report, latex: bool) -> str:
+    sym = report.symbolic
+    if sym is None:
+        reason = report.methods.get("symbolic")
+        why = f": {reason.reason}" if reason is not None and reason.reason else ""
+        return f"<div class='muted'>No symbolic formula{esc(why)}</div>"
+    items = []
+    if latex:
+        items.append(f"<div>$f = {esc(sym.latex)}$</div>")
+    else:
+        items.append(f"<div class='mono'>f = {esc(sym.expression)}</div>")
+    for comp in _components(report):
+        if comp is None:
+            items.append("<div>⋮</div>")
+            continue
+        _, var, idx = comp
+        key = idx if idx else ()
+        exact = sym.exact_gradient[var][key]
+        if latex:
+            d = sym.derivatives_latex[var][key]
+            sym_name = _latex_symbol(var, idx)
+            items.append(f"<div>$\\dfrac{{\\partial f}}{{\\partial {esc(sym_name)}}} = {esc(d)}$ <span class='muted'>= {esc(exact)}</span></div>")
+        else:
+            d = sym.derivatives[var][key]
+            items.append(f"<div class='mono'>∂f/∂{esc(_pretty_partial(var, idx))} = {esc(d)} = {esc(exact)}</div>")
+    return "".join(items)
+
+
+def _latex_symbol(var: str, idx: tuple[int, ...]) -> str:
+    if not idx:
+        return var
+    return f"{var}_{{{','.join(map(str, idx))}}}"
+
+
+def _comparison_html(report) -> str:
+    methods = _with_gradient(report)
+    if not methods:
+        return ""
+    bad = _bad_cells(report)
+    rows = []
+    for comp in _components(report):
+        if comp is None:
+            rows.append(["⋮"] * (len(methods) + 1))
+            continue
+        label, var, idx = comp
+        cells: list[Any] = [label]
+        for name in methods:
+            value = fmt_num(float(report.methods[name].gradient[var][idx]), 12)
+            if (name, var, idx) in bad:
+                cells.append(Markup(f"<span class='bad' title='disagrees with {esc(report.reference)}'>{esc(value)} {_MARK_BAD}</span>"))
+            elif name == report.reference:
+                cells.append(Markup(f"<b>{esc(value)}</b>"))
+            else:
+                cells.append(Markup(f"<span class='ok'>{esc(value)}</span>"))
+        rows.append(cells)
+    headers = ["component"] + [f"{m} (reference)" if m == report.reference else m for m in methods]
+    return html_table(headers, rows, [False] + [True] * len(methods))
+
+
+def _methods_html(report) -> str:
+    lines = "".join(f"<div class='muted'>{esc(line)}</div>" for line in _not_run(report))
+    return html_table(_METHOD_HEADERS, _method_rows(report), [False, True, True, True, False]) + lines
+
+
+def _directional_html(report) -> str:
+    rows = _directional_rows(report)
+    if not rows:
+        return ""
+    return "<h4>Directional check</h4>" + html_table(["v", "g·v", "difference", "|diff|", "est. error", ""], rows, [False, True, True, True, True, False])
+
+
+def to_html(report) -> str:
+    """Static HTML: what nbconvert and GitHub show where no widget runs."""
+    parts = [STYLE, "<div class='adm'>", "<h4>%%gradient</h4>", _header_html(report), _formulas_html(report, latex=False)]
+    parts += [_comparison_html(report), _directional_html(report), "<h4>Methods</h4>", _methods_html(report)]
+    if report.tolerance:
+        parts.append(f"<div class='muted'>tolerance: {esc(report.tolerance)}</div>")
+    parts += [f"<div class='muted'>note: {esc(n)}</div>" for n in report.notes]
+    if report.study is not None:
+        parts.append("<h4>Step-size study</h4>" + study_svg(report.study))
+    if report.graph is not None:
+        parts.append("<h4>Graph of the autograd run</h4>" + report.graph.to_html())
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# -- step-size study picture -----------------------------------------------------------------------
+
+
+def study_svg(study, width: int = 420, height: int = 240) -> str:
+    """A log-log chart of the error against the step for forward and central differences."""
+    pad_l, pad_r, pad_t, pad_b = 52, 12, 12, 34
+    xs = [math.log10(h) for h in study.steps]
+    finite = [v for v in study.forward + study.central if v > 0 and math.isfinite(v)]
+    if not finite:
+        return "<div class='muted'>(every error is zero: nothing to plot)</div>"
+    lo, hi = math.floor(math.log10(min(finite))), math.ceil(math.log10(max(finite)))
+    hi = max(hi, lo + 1)
+    x_lo, x_hi = min(xs), max(xs)
+
+    def px(x: float) -> float:
+        return pad_l + (x - x_lo) / (x_hi - x_lo) * (width - pad_l - pad_r)
+
+    def py(v: float) -> float:
+        y = math.log10(v) if v > 0 else lo
+        return pad_t + (hi - min(max(y, lo), hi)) / (hi - lo) * (height - pad_t - pad_b)
+
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
+           f"aria-label='error against step size' style='font:10px sans-serif'>"]
+    for k in range(lo, hi + 1, max(1, (hi - lo) // 6)):
+        y = py(10.0**k)
+        out.append(f"<line x1='{pad_l}' x2='{width - pad_r}' y1='{y:.1f}' y2='{y:.1f}' stroke='#eee'/>")
+        out.append(f"<text x='{pad_l - 4}' y='{y + 3:.1f}' text-anchor='end'>1e{k}</text>")
+    for x in range(int(x_hi), int(x_lo) - 1, -2):
+        out.append(f"<text x='{px(x):.1f}' y='{height - pad_b + 14}' text-anchor='middle'>1e{x}</text>")
+    out.append(f"<text x='{(pad_l + width) / 2:.0f}' y='{height - 4}' text-anchor='middle'>step h</text>")
+    for name, values, colour in (("forward", study.forward, "#d1242f"), ("central", study.central, "#0969da")):
+        points = " ".join(f"{px(x):.1f},{py(v):.1f}" for x, v in zip(xs, values) if math.isfinite(v))
+        out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{points}'/>")
+        used = study.used_forward if name == "forward" else study.used_central
+        if used:
+            x = px(min(max(math.log10(used), x_lo), x_hi))
+            out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{pad_t}' y2='{height - pad_b}' stroke='{colour}' stroke-dasharray='3,3'/>")
+        y_label = pad_t + 12 if name == "forward" else pad_t + 26
+        out.append(f"<text x='{width - pad_r - 4}' y='{y_label}' text-anchor='end' fill='{colour}'>{name}</text>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+# -- widget ----------------------------------------------------------------------------------------
+
+
+def to_widget(report):
+    """An ipywidgets view: verdict, formulas in LaTeX, comparison table, methods, graph, study."""
+    import ipywidgets as w
+
+    head = w.HTML(STYLE + "<div class='adm'>" + _header_html(report) + "</div>")
+    formulas = w.HTMLMath(STYLE + "<div class='adm'>" + _formulas_html(report, latex=True) + "</div>")
+    table = w.HTML(STYLE + "<div class='adm'>" + _comparison_html(report) + _directional_html(report) + "</div>")
+    def methods_box():
+        extra = [f"tolerance: {report.tolerance}"] if report.tolerance else []
+        extra += [f"note: {n}" for n in report.notes]
+        notes = "".join(f"<div class='muted'>{esc(x)}</div>" for x in extra)
+        return w.HTML(STYLE + "<div class='adm'>" + _methods_html(report) + notes + "</div>")
+
+    details = [("Methods: time, steps, evaluations", methods_box)]
+    if report.study is not None:
+        details.append(("Step-size study", lambda: w.HTML(study_svg(report.study))))
+    children = [head, formulas, table]
+    if report.graph is not None:
+        children.append(w.HTML("<b>Graph of the autograd run</b> <span style='color:#666'>(click a node to open it)</span>"))
+        children.append(report.graph.to_widget())
+    accordion = w.Accordion(children=[w.VBox() for _ in details], titles=tuple(t for t, _ in details))
+    builders = [b for _, b in details]
+
+    def on_open(change: dict[str, Any]) -> None:
+        index = change["new"]
+        if index is not None and not accordion.children[index].children:
+            accordion.children[index].children = (builders[index](),)
+
+    accordion.observe(on_open, names="selected_index")
+    children.append(accordion)
+    return w.VBox(children)
+
