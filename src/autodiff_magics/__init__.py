@@ -27,7 +27,10 @@ _API = {
     "GraphReport": "graph",
     "tensorinfo": "tensors",
     "alias_check": "aliasing",
-    "devices": "devices",
+    "devices": "device",
+    "set_default_device": "device",
+    "move": "device",
+    "DeviceReport": "device",
     "InputError": "errors",
     "Settings": "settings",
 }
