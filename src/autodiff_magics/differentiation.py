@@ -14,7 +14,9 @@ method's own error and the dtype; and explains every disagreement in plain words
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -112,17 +114,43 @@ class Variable:
         return int(np.prod(self.shape, dtype=np.int64))
 
 
-@dataclass
 class SymbolicSummary:
-    """SymPy's formulas as strings (text and LaTeX), kept instead of SymPy objects."""
+    """SymPy's formulas for the report, printed (as text and LaTeX) only when first shown.
 
-    expression: str
-    latex: str
-    derivatives: dict[str, np.ndarray]  # object arrays of strings
-    derivatives_latex: dict[str, np.ndarray]
-    exact_gradient: dict[str, np.ndarray]  # object arrays of strings (exact values)
-    exact_value: str
-    kinks: list[str]
+    It keeps SymPy expressions, which are small immutable data (no tensors, no graph)."""
+
+    def __init__(self, result: Any) -> None:
+        self._result = result
+        self.kinks: list[str] = list(result.kinks)
+
+    def _print(self, exprs: dict[str, np.ndarray], how: Callable[[Any], str]) -> dict[str, np.ndarray]:
+        return {n: _strings(d, how) for n, d in exprs.items()}
+
+    @functools.cached_property
+    def expression(self) -> str:
+        return self._result.text(self._result.expression)
+
+    @functools.cached_property
+    def latex(self) -> str:
+        return self._result.latex(self._result.expression)
+
+    @functools.cached_property
+    def derivatives(self) -> dict[str, np.ndarray]:
+        """Each partial derivative as text (object arrays shaped like the variables)."""
+        return self._print(self._result.derivatives, self._result.text)
+
+    @functools.cached_property
+    def derivatives_latex(self) -> dict[str, np.ndarray]:
+        return self._print(self._result.derivatives, self._result.latex)
+
+    @functools.cached_property
+    def exact_gradient(self) -> dict[str, np.ndarray]:
+        """The gradient's exact values at the point, as text (``2*cos(7)``)."""
+        return self._print(self._result.exact_values, self._result.text)
+
+    @functools.cached_property
+    def exact_value(self) -> str:
+        return self._result.text(self._result.exact_value)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -217,7 +245,8 @@ def gradient(
 
     ``f`` is Python source whose last expression is f (as in a ``%%gradient`` cell) or a
     callable taking the variables by name; the variables and their points come as keywords
-    (``x=[1., 2., 3.]``) or in ``at``. ``expect`` is your own gradient: values (for one
+    (``x=[1., 2., 3.]``) or in ``at``. Source reads ``namespace`` (default: the caller's
+    globals) and never writes to it. ``expect`` is your own gradient: values (for one
     variable), a dict by variable, or a string evaluated with the variables at the point.
 
         >>> r = gradient(lambda x: (x**3).sum(), x=[1.0, 2.0])
@@ -239,6 +268,8 @@ def gradient(
         if unknown:
             raise InputError(f"unknown method {', '.join(map(repr, unknown))}; choose from {', '.join(METHODS)}")
     sources = dict(sources or {})
+    if namespace is None and isinstance(f, str):
+        namespace = sys._getframe(1).f_globals
     dt = getattr(torch, dtype)
     eps = torch.finfo(dt).eps
     notes: list[str] = []
@@ -546,15 +577,7 @@ def _run_symbolic(run: _Run, **_: Any) -> MethodResult:
     if not math.isfinite(result.value) and run.f0 is not None and math.isfinite(run.f0):
         return MethodResult("symbolic", "failed", "SymPy's value of f is not finite where the cell's is")
     run.symbolic_kinks = result.kinks
-    run.symbolic_summary = SymbolicSummary(
-        expression=result.text(result.expression),
-        latex=result.latex(result.expression),
-        derivatives={n: _strings(d, result.text) for n, d in result.derivatives.items()},
-        derivatives_latex={n: _strings(d, result.latex) for n, d in result.derivatives.items()},
-        exact_gradient={n: _strings(d, result.text) for n, d in result.exact_values.items()},
-        exact_value=result.text(result.exact_value),
-        kinks=result.kinks,
-    )
+    run.symbolic_summary = SymbolicSummary(result)
     error = {n: np.abs(g) * np.finfo(np.float64).eps for n, g in result.gradient.items()}
     return MethodResult("symbolic", "ok", gradient=result.gradient, error=error, details={"value": result.value})
 

@@ -398,8 +398,9 @@ class SymbolicArray:
             return _FUNCTIONS[reflected](args[1], args[0], *args[2:], **(kwargs or {}))
         fn = _FUNCTIONS.get(name.strip("_")) or _FUNCTIONS.get(name)
         if fn is None:
-            module = getattr(func, "__module__", None) or "torch"
-            raise SymbolicUnsupported(f"{module}.{name} has no symbolic counterpart here")
+            from torch.overrides import resolve_name
+
+            raise SymbolicUnsupported(f"{resolve_name(func) or name} has no symbolic counterpart here")
         return fn(*args, **(kwargs or {}))
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):

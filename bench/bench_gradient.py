@@ -1,0 +1,104 @@
+"""Benchmark of %%gradient: prints ratios measured in one run (no timings live in tests).
+
+1. warm ``%%gradient`` on the seed's f2 against the seed's own hand-written cells doing the same
+   work (SymPy diff + evaluation, forward and central differences, autograd); target <= 3x;
+2. ``%load_ext autodiff_magics`` against ``import torch``, each in a fresh process; target <= 0.02x;
+3. ``%%gradient --wrt w`` with a 10^6-element w against one forward+backward; target <= 15x.
+
+Run: .venv/bin/python bench/bench_gradient.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import sympy as sym
+import torch
+from IPython.core.interactiveshell import InteractiveShell
+
+F2 = "3*x[0]*x[2] - 2*x[1]**2 + 5*x[2]**3"
+
+
+def median_time(fn, repeat: int = 15, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def seed_cells() -> None:
+    """The lesson's three ways for f2, written by hand (differences done per coordinate, right)."""
+    x1, x2, x3 = sym.symbols("x1 x2 x3")
+    f = 3 * x1 * x3 - 2 * x2**2 + 5 * x3**3
+    point = {x1: 1.0, x2: 2.0, x3: 3.0}
+    [sym.diff(f, v).subs(point) for v in (x1, x2, x3)]
+
+    def f2(x):
+        return 3 * x[0] * x[2] - 2 * x[1] ** 2 + 5 * x[2] ** 3
+
+    x0 = np.array([1.0, 2.0, 3.0])
+    h = 1e-4
+    ei = np.eye(3)
+    [(f2(x0 + h * ei[i]) - f2(x0)) / h for i in range(3)]
+    [(f2(x0 + h * ei[i]) - f2(x0 - h * ei[i])) / (2 * h) for i in range(3)]
+    xt = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    out = 3 * xt[0] * xt[2] - 2 * xt[1] ** 2 + 5 * xt[2] ** 3
+    out.backward()
+    xt.grad
+
+
+def timed_in_fresh_process(setup: str, statement: str, repeat: int = 5) -> float:
+    """Median seconds of ``statement`` run once in each of ``repeat`` fresh interpreters."""
+    code = f"import time\n{setup}\nt = time.perf_counter()\n{statement}\nprint(time.perf_counter() - t)"
+    samples = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def main() -> None:
+    ip = InteractiveShell.instance()
+    ip.display_formatter.active_types = ["text/plain"]
+    ip.run_line_magic("load_ext", "autodiff_magics")
+
+    ours = median_time(lambda: ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2))
+    shown = median_time(lambda: ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2).to_text())
+    theirs = median_time(seed_cells)
+    print(f"1. warm %%gradient on f2: {ours * 1e3:.1f} ms ({shown * 1e3:.1f} ms with its text printed); the seed's "
+          f"hand-written cells: {theirs * 1e3:.1f} ms; ratio {ours / theirs:.2f}x ({shown / theirs:.2f}x printed; target <= 3x)")
+
+    load = timed_in_fresh_process(
+        "from IPython.core.interactiveshell import InteractiveShell\nip = InteractiveShell.instance()",
+        "ip.run_line_magic('load_ext', 'autodiff_magics')",
+    )
+    torch_import = timed_in_fresh_process("", "import torch")
+    print(f"2. %load_ext autodiff_magics: {load * 1e3:.2f} ms; import torch: {torch_import * 1e3:.0f} ms "
+          f"(each in fresh processes); ratio {load / torch_import:.4f}x (target <= 0.02x)")
+
+    w = torch.randn(10**6, generator=torch.Generator().manual_seed(0))
+    ip.user_ns["w"] = w
+    wd = w.double().requires_grad_()
+
+    def forward_backward():
+        y = (torch.sin(wd) * wd**2).sum()
+        torch.autograd.grad(y, [wd])
+
+    one = median_time(forward_backward, repeat=7)
+    big = median_time(lambda: ip.run_cell_magic("gradient", "--wrt w", "(sin(w) * w**2).sum()"), repeat=5, warmup=1)
+    report = ip.run_cell_magic("gradient", "--wrt w", "(sin(w) * w**2).sum()")
+    parts = ", ".join(f"{n} {m.seconds * 1e3:.0f} ms" for n, m in report.methods.items() if m.seconds)
+    print(f"3. %%gradient --wrt w (10^6 elements, float64): {big * 1e3:.0f} ms ({parts}); one forward+backward: "
+          f"{one * 1e3:.1f} ms; ratio {big / one:.1f}x (target <= 15x); agree={report.agree}")
+
+
+if __name__ == "__main__":
+    main()
