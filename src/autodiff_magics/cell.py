@@ -8,6 +8,8 @@ expression is f. Errors name the user's line, not ours.
 from __future__ import annotations
 
 import ast
+import functools
+import hashlib
 import linecache
 import traceback
 from collections.abc import Mapping
@@ -38,49 +40,21 @@ class CellFunction:
         7
     """
 
-    _counter = 0
-
     def __init__(self, source: str | Any, namespace: Mapping[str, Any] | None = None) -> None:
-        self.namespace = dict(namespace or {})
         self.callable = source if callable(source) else None
         if self.callable is not None:
             self.source = getattr(source, "__name__", "f")
             self.lines = []
             return
         self.source = source
-        CellFunction._counter += 1
-        self.filename = f"<%%gradient cell {CellFunction._counter}>"
         self.lines = source.splitlines()
-        self._body, self._last = self._compile(source)
+        self.filename, self._body, self._last = _compile(source)
         # Let tracebacks and inspect find the cell's lines, as IPython does for its cells.
         linecache.cache[self.filename] = (len(source), None, [ln + "\n" for ln in self.lines], self.filename)
-        self._globals = {**self.namespace}
+        self._globals = dict(namespace or {})
         for name, fn in NAMES.items():
             if name not in self._globals or _is_library_function(self._globals[name]):
                 self._globals[name] = fn
-
-    def _compile(self, source: str) -> tuple[CodeType | None, CodeType]:
-        if not source.strip():
-            raise InputError("the cell is empty: write f on its last line, e.g. 3*x[0]**2 + x[1]")
-        try:
-            tree = ast.parse(source, filename=self.filename)
-        except SyntaxError as e:
-            line = (e.text or "").rstrip("\n")
-            where = f" on line {e.lineno}" if e.lineno else ""
-            raise InputError(f"syntax error{where}: {line.strip()!r} ({e.msg})") from None
-        if not tree.body:
-            raise InputError("the cell has no statements: write f on its last line, e.g. 3*x[0]**2 + x[1]")
-        last = tree.body[-1]
-        if not isinstance(last, ast.Expr):
-            kind = type(last).__name__.lower()
-            raise InputError(
-                f"the cell's last line must be an expression whose value is f, but it is a {kind} "
-                f"statement (line {last.lineno}); put f on its own last line"
-            )
-        body = ast.Module(body=tree.body[:-1], type_ignores=[])
-        body_code = compile(body, self.filename, "exec") if body.body else None
-        last_code = compile(ast.Expression(body=last.value), self.filename, "eval")
-        return body_code, last_code
 
     def __call__(self, variables: Mapping[str, Any]) -> Any:
         """Run the cell with these variables; raise :class:`CellError` naming the user's line."""
@@ -109,6 +83,32 @@ class CellFunction:
             return f"the cell raised {message}"
         text = self.lines[line_no - 1].strip() if 0 < line_no <= len(self.lines) else ""
         return f"line {line_no} of the cell ({text!r}) raised {message}"
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(source: str) -> tuple[str, CodeType | None, CodeType]:
+    """The cell's statements and last expression, compiled once per distinct source."""
+    filename = f"<%%gradient cell {hashlib.sha1(source.encode()).hexdigest()[:8]}>"
+    if not source.strip():
+        raise InputError("the cell is empty: write f on its last line, e.g. 3*x[0]**2 + x[1]")
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as e:
+        line = (e.text or "").rstrip("\n")
+        where = f" on line {e.lineno}" if e.lineno else ""
+        raise InputError(f"syntax error{where}: {line.strip()!r} ({e.msg})") from None
+    if not tree.body:
+        raise InputError("the cell has no statements: write f on its last line, e.g. 3*x[0]**2 + x[1]")
+    last = tree.body[-1]
+    if not isinstance(last, ast.Expr):
+        kind = type(last).__name__.lower()
+        raise InputError(
+            f"the cell's last line must be an expression whose value is f, but it is a {kind} "
+            f"statement (line {last.lineno}); put f on its own last line"
+        )
+    body = ast.Module(body=tree.body[:-1], type_ignores=[])
+    body_code = compile(body, filename, "exec") if body.body else None
+    return filename, body_code, compile(ast.Expression(body=last.value), filename, "eval")
 
 
 def _is_library_function(obj: Any) -> bool:

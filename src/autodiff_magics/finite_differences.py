@@ -161,8 +161,8 @@ def random_directions(points: Mapping[str, Any], k: int, seed: int) -> list[dict
     for _ in range(k):
         v = {}
         for name, x in points.items():
-            signs = torch.empty(tuple(x.shape), dtype=torch.float32).bernoulli_(0.5, generator=generator)
-            v[name] = signs.to(device=x.device, dtype=x.dtype).mul_(2).sub_(1)
+            bits = torch.randint(0, 2, tuple(x.shape), generator=generator, dtype=torch.int8)
+            v[name] = bits.to(device=x.device, dtype=x.dtype).mul_(2).sub_(1)
         out.append(v)
     return out
 
