@@ -1,0 +1,173 @@
+"""Benchmark of the grad_fn graph: walk, widget first render, and torchviz, in one run.
+
+For chains and "diamonds" (``y = y*y + y``) of 10², 10³, 10⁴ and 10⁵ nodes it prints:
+
+- ``bare``: a bare iterative traversal of ``next_functions`` with a visited set (the floor);
+- ``structure``: the same walk recording each node's name and children (no other torch reads);
+- ``walk``: :func:`grad_graph`, which also reads each node's shape/dtype/device and saved
+  values (target ≤ 3× bare);
+- ``widget``: the widget's first render, against the same for the 10-node graph (target ≤ 2×);
+- ``text``/``html``: the text and static HTML views (cut to their budgets);
+- ``torchviz``: ``make_dot(...).source`` when torchviz is installed (it recurses: the recursion
+  limit is raised for it, and a failure is printed as such).
+
+Times are the best of a few runs, measured in this process; compare the ratios.
+
+    python bench/bench_graph.py            # all sizes
+    python bench/bench_graph.py --quick    # 10² and 10³ only
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+
+import torch
+
+from autodiff_magics.graph import grad_graph
+from autodiff_magics.views.graph import GraphTree, to_html, to_text
+
+# Freeing a graph Python has walked recurses in torch 2.13 (see graph._stack_for_freeing): the
+# bare walk and torchviz leave the graphs in that state too, so give the main thread room.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_STACK)
+if _soft != resource.RLIM_INFINITY and _soft < 120 * 2**20:
+    resource.setrlimit(resource.RLIMIT_STACK, (120 * 2**20 if _hard == resource.RLIM_INFINITY else min(_hard, 120 * 2**20), _hard))
+
+
+def chain(nodes: int):
+    x = torch.randn(4, requires_grad=True)
+    y = x
+    for _ in range(nodes - 1):
+        y = y * 1.0001
+    return x, y
+
+
+def diamond(nodes: int):
+    x = torch.randn(4, requires_grad=True)
+    y = x
+    for _ in range((nodes - 1) // 2):
+        y = y * y + y
+    return x, y
+
+
+def bare(t) -> int:
+    seen = set()
+    stack = [t.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        for child, _ in fn.next_functions:
+            stack.append(child)
+    return len(seen)
+
+
+def structure(t) -> int:
+    """The walk's skeleton: ids, names and children, no torch reads beyond those (with the
+    garbage collector paused, as grad_graph does: the kept tuples would trigger full passes)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return _structure(t)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _structure(t) -> int:
+    index: dict[int, int] = {}
+    keep, names, edges = [], [], []
+    stack = [t.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if id(fn) in index:
+            continue
+        index[id(fn)] = len(keep)
+        keep.append(fn)
+        names.append(fn.name())
+        nf = fn.next_functions
+        edges.append(nf)
+        for child, _ in reversed(nf):
+            if child is not None and id(child) not in index:
+                stack.append(child)
+    children = [[None if c is None else index[id(c)] for c, _ in nf] for nf in edges]
+    return len(children)
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def torchviz_time(y, x, repeat: int) -> str:
+    try:
+        from torchviz import make_dot
+    except Exception as e:  # not installed
+        return f"not installed ({type(e).__name__})"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 1_000_000))
+    try:
+        seconds = best(lambda: make_dot(y, params={"x": x}).source, repeat)
+        return f"{seconds * 1e3:9.1f} ms"
+    except RecursionError:
+        return "RecursionError"
+    except Exception as e:
+        return f"failed: {type(e).__name__}: {str(e)[:60]}"
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def widget_time(report, repeat: int) -> float:
+    return best(lambda: GraphTree(report).widget, repeat)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only 10² and 10³ nodes")
+    parser.add_argument("--no-torchviz", action="store_true", help="skip torchviz")
+    args = parser.parse_args()
+    sizes = [100, 1_000] if args.quick else [100, 1_000, 10_000, 100_000]
+
+    print(f"torch {torch.__version__}, Python {sys.version.split()[0]}; best of several runs\n")
+    small = grad_graph(chain(10)[1])
+    widget_10 = widget_time(small, 7)
+    print(f"widget first render, 10-node chain: {widget_10 * 1e3:.2f} ms\n")
+    header = (
+        f"{'graph':>16} {'nodes':>8} {'bare':>9} {'structure':>10} {'walk':>9} {'walk/bare':>9} "
+        f"{'widget':>8} {'w/w10':>6} {'text':>8} {'html':>8}  torchviz make_dot().source"
+    )
+    print(header)
+    print("─" * len(header))
+    for kind, build in (("chain", chain), ("diamond", diamond)):
+        for n in sizes:
+            x, y = build(n)
+            repeat = 5 if n <= 10_000 else 3
+            bare(y)  # the first walk creates torch's Python node objects: keep that out of all rows
+            nodes = bare(y)
+            t_bare = best(lambda: bare(y), repeat)
+            t_struct = best(lambda: structure(y), repeat)
+            t_walk = best(lambda: grad_graph(y, names={"x": x}), repeat)
+            report = grad_graph(y, names={"x": x})
+            t_widget = widget_time(report, repeat)
+            t_text = best(lambda: to_text(report), repeat)
+            t_html = best(lambda: to_html(report), repeat)
+            viz = "skipped" if args.no_torchviz else torchviz_time(y, x, 1 if n >= 10_000 else 3)
+            print(
+                f"{kind:>16} {nodes:>8,} {t_bare * 1e3:7.2f}ms {t_struct * 1e3:8.2f}ms {t_walk * 1e3:7.1f}ms "
+                f"{t_walk / t_bare:8.1f}× {t_widget * 1e3:6.2f}ms {t_widget / widget_10:5.2f}× "
+                f"{t_text * 1e3:6.2f}ms {t_html * 1e3:6.1f}ms  {viz}"
+            )
+            del x, y, report
+
+
+if __name__ == "__main__":
+    main()
