@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install what the package and its tests need; safe to run again (it installs only what is missing).
+# --python-only: skip the system packages (the tour needs none).
 #  - As root on Debian: the system packages of the browser and terminal tests (Debian's chromium,
 #    tmux), when missing. Playwright's own browser download is never used.
 #  - .venv: torch's CPU build goes in first, so that the project's torch range does not pull a
@@ -8,8 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=()
-[ -x /usr/bin/chromium ] || apt_packages+=(chromium chromium-driver)
-command -v tmux >/dev/null 2>&1 || apt_packages+=(tmux)
+if [ "${1:-}" != "--python-only" ]; then
+    [ -x /usr/bin/chromium ] || apt_packages+=(chromium chromium-driver)
+    command -v tmux >/dev/null 2>&1 || apt_packages+=(tmux)
+fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "setup: apt-get install ${apt_packages[*]}"

@@ -292,7 +292,7 @@ def to_html(report) -> str:
 
 def study_svg(study, width: int = 420, height: int = 240) -> str:
     """A log-log chart of the error against the step for forward and central differences."""
-    pad_l, pad_r, pad_t, pad_b = 52, 12, 12, 34
+    pad_l, pad_r, pad_t, pad_b = 60, 12, 12, 34
     xs = [math.log10(h) for h in study.steps]
     finite = [v for v in study.forward + study.central if v > 0 and math.isfinite(v)]
     if not finite:
@@ -317,6 +317,10 @@ def study_svg(study, width: int = 420, height: int = 240) -> str:
     for x in range(int(x_hi), int(x_lo) - 1, -2):
         out.append(f"<text x='{px(x):.1f}' y='{height - pad_b + 14}' text-anchor='middle'>1e{x}</text>")
     out.append(f"<text x='{(pad_l + width) / 2:.0f}' y='{height - 4}' text-anchor='middle'>step h</text>")
+    mid = pad_t + (height - pad_t - pad_b) / 2
+    out.append(f"<text x='10' y='{mid:.0f}' text-anchor='middle' transform='rotate(-90 10 {mid:.0f})'>|error| of g·v</text>")
+    legend_y = height - pad_b - 8
+    out.append(f"<text x='{pad_l + 6}' y='{legend_y}' fill='#555'>dashed: the step each used</text>")
     for name, values, colour in (("forward", study.forward, "#d1242f"), ("central", study.central, "#0969da")):
         points = " ".join(f"{px(x):.1f},{py(v):.1f}" for x, v in zip(xs, values) if math.isfinite(v))
         out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{points}'/>")
@@ -324,8 +328,8 @@ def study_svg(study, width: int = 420, height: int = 240) -> str:
         if used:
             x = px(min(max(math.log10(used), x_lo), x_hi))
             out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{pad_t}' y2='{height - pad_b}' stroke='{colour}' stroke-dasharray='3,3'/>")
-        y_label = pad_t + 12 if name == "forward" else pad_t + 26
-        out.append(f"<text x='{width - pad_r - 4}' y='{y_label}' text-anchor='end' fill='{colour}'>{name}</text>")
+        y_label = legend_y - (28 if name == "forward" else 14)
+        out.append(f"<text x='{pad_l + 6}' y='{y_label}' fill='{colour}'>{name}</text>")
     out.append("</svg>")
     return "".join(out)
 
