@@ -182,6 +182,27 @@ def _methods(text: str) -> list[str]:
     return names
 
 
+def strip_semicolon(text: str) -> tuple[str, bool]:
+    """``text`` without a trailing ``;`` (outside strings and comments), and whether it had one.
+
+    IPython hides an output when the input ends with ``;``; for a magic the ``;`` ends up in the
+    magic's line or cell, so the magic honours it itself."""
+    stripped = text.rstrip()
+    if not stripped.endswith(";"):
+        return text, False
+    import io
+    import tokenize
+
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(stripped + "\n").readline)
+                  if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.ENDMARKER, tokenize.COMMENT)]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return text, False
+    if tokens and tokens[-1].type == tokenize.OP and tokens[-1].string == ";":
+        return stripped[:-1], True
+    return text, False
+
+
 @contextmanager
 def _as_usage_errors() -> Iterator[None]:
     """Turn the core's one-sentence errors into IPython's UsageError (no traceback)."""
@@ -206,6 +227,13 @@ class AutodiffMagics(Magics):
     fingerprint_budget = Int(_DEFAULTS.fingerprint_budget, help="%%alias_check: largest object (bytes) it fingerprints.").tag(config=True)
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _finish(self, report: Any, quiet: bool) -> Any:
+        """Return the report for IPython to show; with a trailing ``;`` keep it in ``_`` unshown."""
+        if quiet and report is not None:
+            self.shell.displayhook.update_user_ns(report)
+            return None
+        return report
 
     def _eval(self, expr: str, what: str = "") -> Any:
         """Evaluate one expression in the user's namespace; failures become one sentence."""
@@ -261,6 +289,7 @@ class AutodiffMagics(Magics):
         """
         from .differentiation import gradient as compute
 
+        cell, quiet = strip_semicolon(cell)
         args = parse(self.gradient, line)
         points: dict[str, Any] = {}
         sources: dict[str, str] = {}
@@ -286,7 +315,7 @@ class AutodiffMagics(Magics):
             raise UsageError("no variable to differentiate with respect to: give NAME=EXPR (e.g. %%gradient x=3.5) or --wrt NAME")
         settings = self._settings()
         with _as_usage_errors():
-            return compute(
+            report = compute(
                 self.shell.transform_cell(cell) if cell.strip() else cell,
                 at=points,
                 namespace=self.shell.user_ns,
@@ -304,16 +333,166 @@ class AutodiffMagics(Magics):
                 study=args.study,
                 sources=sources,
             )
+        return self._finish(report, quiet)
 
     def _settings(self) -> Settings:
         return from_object(self)
 
     # -- %tensorinfo (issue: tensors) -------------------------------------------------------------
     # TENSORINFO-BEGIN
+    @magic_arguments()
+    @argument(
+        "exprs",
+        nargs="+",
+        metavar="EXPR",
+        help="tensors, arrays, numbers, nested lists or SymPy matrices, as expressions in your namespace "
+        "(separate several with spaces; wrap an expression that has spaces in parentheses)",
+    )
+    @line_magic
+    def tensorinfo(self, line: str):
+        """Show what a tensor is: its shape in plain words, memory layout, autograd state and values.
+
+        For each expression: the shape read aloud ("3 matrices of 4 rows × 5 columns"), dtype,
+        device, memory and strides, whether it is a view, its autograd state (with the graph of
+        a computed tensor), and statistics computed where it lives, in chunks, with no full-size
+        copy: min, max, mean, std and counts of NaN, +inf, -inf and zeros, plus a small
+        histogram (and a heat map for matrices). Several expressions are shown side by side.
+        Returns a report (``r = %tensorinfo x`` keeps it; ``r.to_dict()`` gives plain data).
+
+        Examples::
+
+            %tensorinfo torch.ones(3, 4, 5)
+            %tensorinfo x y.grad (x @ w)
+        """
+        from .tensors import tensorinfo as compute
+
+        line, quiet = strip_semicolon(line)
+        exprs = parse(self.tensorinfo, line).exprs
+        if len(exprs) > 1 and not all(map(self._is_expression, exprs)) and self._is_expression(" ".join(exprs)):
+            exprs = [" ".join(exprs)]  # one expression with spaces, e.g. x + 1
+        objs = [self._eval(e) for e in exprs]
+        with _as_usage_errors():
+            report = compute(*objs, names=exprs, namespace=self.shell.user_ns)
+        return self._finish(report, quiet)
+
+    @staticmethod
+    def _is_expression(text: str) -> bool:
+        """True when ``text`` parses as one Python expression."""
+        try:
+            compile(text, "<magic argument>", "eval")
+        except SyntaxError:
+            return False
+        return True
+
     # TENSORINFO-END
 
     # -- %alias_check / %%alias_check (issue: aliasing) -------------------------------------------
     # ALIAS-BEGIN
+    @magic_arguments()
+    @argument(
+        "exprs",
+        nargs="*",
+        metavar="EXPR",
+        help="line form: two or more tensors or arrays (expressions in your namespace); "
+        "cell form: optional names of the variables to watch (default: every tensor and array)",
+    )
+    @argument(
+        "--budget",
+        type=_positive_int,
+        metavar="BYTES",
+        help="cell form: largest object fingerprinted before and after the cell, in bytes "
+        "(default: the fingerprint_budget setting, 268435456 = 256 MiB)",
+    )
+    @line_cell_magic
+    def alias_check(self, line: str, cell: str | None = None):
+        """Say whether tensors and arrays share memory, and what a cell changed through shared memory.
+
+        Line form, ``%alias_check A B [C ...]``: for every pair, whether they share memory and
+        how (the same memory, one a view inside the other, partial overlap, the same storage but
+        no shared element, or independent), the bytes they share, what it means and how to make
+        a safe copy. Exact for strided views (``x[::2]`` and ``x[1::2]`` share no element) and
+        instant at any size: only addresses and strides are compared, never the values.
+
+        Cell form, ``%%alias_check``: runs the cell in your namespace as a normal cell, then
+        lists the tensors and arrays that changed although the cell never wrote to them by name,
+        and the shared memory they changed through (``y = x.numpy()``, then ``x.mul_(2)`` changes
+        ``y``). Changes are found by fingerprints taken before and after; objects over the
+        budget are only checked through torch's version counter.
+
+        Examples::
+
+            %alias_check x y z
+            %%alias_check
+            x.mul_(2)
+        """
+        from .aliasing import alias_check as compute
+        from .aliasing import watch
+
+        if cell is None:
+            line, quiet = strip_semicolon(line)
+        else:
+            cell, quiet = strip_semicolon(cell)
+        args = parse(self.alias_check, line)
+        if cell is None:
+            if args.budget is not None:
+                raise UsageError("--budget applies to the cell form, %%alias_check, which fingerprints what a cell may change")
+            if len(args.exprs) < 2:
+                raise UsageError(
+                    "%alias_check compares two or more tensors or arrays: give at least two, e.g. "
+                    "%alias_check x y (or use %%alias_check on a cell to see what it changes)"
+                )
+            objs = [self._eval(e) for e in args.exprs]
+            with _as_usage_errors():
+                report = compute(*objs, names=args.exprs)
+            return self._finish(report, quiet)
+        for name in args.exprs:
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise UsageError(f"%%alias_check watches variables by name: {name!r} is not a variable name")
+        budget = args.budget or self._settings().fingerprint_budget
+        with _as_usage_errors():
+            before = watch(self.shell.user_ns, budget, names=args.exprs or None)
+        ran = self._alias_run_cell(cell, show_last=not quiet)
+        if ran is None:
+            return None
+        source, error = ran
+        with _as_usage_errors():
+            report = before.changes(self.shell.user_ns, source=source, error=error)
+        return self._finish(report, quiet)
+
+    def _alias_run_cell(self, cell: str, show_last: bool = True) -> tuple[str, str | None] | None:
+        """Run a cell in the user's namespace as ``%time`` does (transform, compile, exec),
+        showing its last expression's value and its traceback as a normal cell would.
+        Returns (transformed source, error text or None); None if the cell does not parse."""
+        import ast
+
+        from IPython.display import display
+
+        source = self.shell.transform_cell(cell)
+        try:
+            tree = self.shell.transform_ast(self.shell.compile.ast_parse(source))
+        except (SyntaxError, OverflowError, ValueError):
+            self.shell.showsyntaxerror()
+            return None
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        filename = self.shell.compile.cache(source, self.shell.execution_count, raw_code=cell)
+        error = None
+        try:
+            exec(self.shell.compile(tree, filename, "exec"), self.shell.user_ns)
+            if last is not None:
+                value = eval(self.shell.compile(last, filename, "eval"), self.shell.user_ns)
+                if value is not None and show_last:
+                    display(value)
+        except BaseException as e:  # noqa: BLE001 - shown to the user as a normal cell would, then reported
+            if isinstance(e, SystemExit):
+                raise
+            tb = e.__traceback__
+            # start the traceback at the user's cell, not at this method
+            self.shell.showtraceback((type(e), e, tb.tb_next if tb is not None and tb.tb_next is not None else tb), tb_offset=0)
+            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        return source, error
+
     # ALIAS-END
 
     # -- %device (issue: devices) ----------------------------------------------------------------
@@ -348,7 +527,7 @@ class AutodiffMagics(Magics):
             %device cuda
             %device --move x w cuda:0
         """
-        from .devices import devices, is_device_name, move, set_default_device
+        from .device import devices, is_device_name, move, set_default_device
 
         args = parse(self.device, line)
         words = args.words
