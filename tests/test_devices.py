@@ -641,5 +641,13 @@ def test_public_api_twins_survive_the_magic_importing_the_core(ip):
     assert adm.set_default_device("cpu").default == "cpu"
     assert adm.move({"x": torch.ones(1)}, ["x"], "cpu").variables[0].moved is False
     if NO_REAL_GPU:  # the docstring examples show this machine's answers
-        result = doctest.testmod(core)
+        import builtins
+
+        had_underscore = "_" in builtins.__dict__
+        try:
+            result = doctest.testmod(core)
+        finally:
+            # doctest's plain displayhook sets builtins._, after which IPython stops updating _
+            if not had_underscore:
+                builtins.__dict__.pop("_", None)
         assert result.attempted >= 5 and result.failed == 0
