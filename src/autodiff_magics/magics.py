@@ -529,20 +529,24 @@ class AutodiffMagics(Magics):
         """
         from .device import devices, is_device_name, move, set_default_device
 
+        line, quiet = strip_semicolon(line)
         args = parse(self.device, line)
         words = args.words
+        if args.move:
+            if not words:
+                raise UsageError("name the variables and then the device, e.g. %device --move x y cuda")
+            if not is_device_name(words[-1]):
+                raise UsageError(f"the last word must be the device to move to, e.g. %device --move x y cuda; {words[-1]!r} is not a device name")
+            if len(words) < 2:
+                raise UsageError(f"name the variables to move to {words[-1]}, e.g. %device --move x y {words[-1]}")
+        elif len(words) > 1:
+            raise UsageError(f"give one device, e.g. %device cuda; to move variables, add --move: %device --move {' '.join(words)}")
         with _as_usage_errors():
             if args.move:
-                if not words:
-                    raise UsageError("name the variables and then the device, e.g. %device --move x y cuda")
-                if not is_device_name(words[-1]):
-                    raise UsageError(f"the last word must be the device to move to, e.g. %device --move x y cuda; {words[-1]!r} is not a device name")
-                if len(words) < 2:
-                    raise UsageError(f"name the variables to move to {words[-1]}, e.g. %device --move x y {words[-1]}")
-                return move(self.shell.user_ns, words[:-1], words[-1])
-            if not words:
-                return devices()
-            if len(words) > 1:
-                raise UsageError(f"give one device, e.g. %device cuda; to move variables, add --move: %device --move {' '.join(words)}")
-            return set_default_device(words[0])
+                report = move(self.shell.user_ns, words[:-1], words[-1])
+            elif words:
+                report = set_default_device(words[0])
+            else:
+                report = devices()
+        return self._finish(report, quiet)
     # DEVICE-END

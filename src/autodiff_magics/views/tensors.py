@@ -298,11 +298,14 @@ def _colour(v: float | None, lo: float, hi: float) -> str:
 def _heat_html(hm: dict[str, Any], r: TensorReport) -> str:
     lo, hi = hm["min"], hm["max"]
     tables = []
+    # cells big enough to read a small matrix (a 4 × 6 one is 144 px wide), 8 px at least
+    longest = max((max(len(m), max((len(row) for row in m), default=1)) for m in hm["matrices"]), default=1)
+    size = max(8, min(24, 144 // max(longest, 1)))
     for k, m in enumerate(hm["matrices"]):
         rows = []
         for row in m:
             cells = "".join(
-                f'<td style="background:{_colour(v, lo, hi)}" title="{esc(fmt_value(v, r.dtype) if v is not None else "NaN/inf")}"></td>'
+                f'<td style="width:{size}px;height:{size}px;background:{_colour(v, lo, hi)}" title="{esc(fmt_value(v, r.dtype) if v is not None else "NaN/inf")}"></td>'
                 for v in row
             )
             rows.append(f"<tr>{cells}</tr>")
@@ -408,7 +411,7 @@ def _card_widget(widgets, r: TensorReport):
         accordion.titles = tuple(t for t, _ in sections)
 
     accordion.observe(on_open, names="selected_index")
-    return widgets.VBox([head, accordion], layout=widgets.Layout(border="1px solid #d0d7de", padding="4px 8px", margin="0 12px 8px 0", max_width="600px"))
+    return widgets.VBox([head, accordion], layout=widgets.Layout(border="1px solid #d0d7de", padding="4px 8px", margin="0 12px 8px 0", max_width="540px"))
 
 
 def to_widget(report: TensorReport | TensorsReport):
