@@ -4,14 +4,18 @@ For chains and "diamonds" (``y = y*y + y``) of 10², 10³, 10⁴ and 10⁵ nodes
 
 - ``bare``: a bare iterative traversal of ``next_functions`` with a visited set (the floor);
 - ``structure``: the same walk recording each node's name and children (no other torch reads);
-- ``walk``: :func:`grad_graph`, which also reads each node's shape/dtype/device and saved
-  values (target ≤ 3× bare);
+- ``walk``: :func:`grad_graph` with the default detail budget (``graph_details``): every node's
+  structure, and for the first N nodes their shape/dtype/device and saved values (target ≤ 3× bare);
+- ``no details``: :func:`grad_graph` with ``details=0``, the structure of every node only;
 - ``widget``: the widget's first render, against the same for the 10-node graph (target ≤ 2×);
 - ``text``/``html``: the text and static HTML views (cut to their budgets);
 - ``torchviz``: ``make_dot(...).source`` when torchviz is installed (it recurses: the recursion
-  limit is raised for it, and a failure is printed as such).
+  limit is raised for it, and a failure is printed as such), in a second table after all the
+  others.
 
-Times are the best of a few runs, measured in this process; compare the ratios.
+Times are the best of a few runs, measured in this process; bare, structure and the two walks
+take turns run by run, so that load from other jobs on the machine hits them alike. Compare the
+ratios.
 
     python bench/bench_graph.py            # all sizes
     python bench/bench_graph.py --quick    # 10² and 10³ only
@@ -27,6 +31,7 @@ import time
 
 import torch
 
+from autodiff_magics import settings
 from autodiff_magics.graph import grad_graph
 from autodiff_magics.views.graph import GraphTree, to_html, to_text
 
@@ -108,6 +113,18 @@ def best(fn, repeat: int) -> float:
     return min(times)
 
 
+def best_in_turns(fns: dict, repeat: int) -> dict:
+    """The best time of each function, running them in turns (one of each, ``repeat`` times)."""
+    times = {name: float("inf") for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            times[name] = min(times[name], time.perf_counter() - start)
+    return times
+
+
 def torchviz_time(y, x, repeat: int) -> str:
     try:
         from torchviz import make_dot
@@ -137,37 +154,55 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [100, 1_000] if args.quick else [100, 1_000, 10_000, 100_000]
 
-    print(f"torch {torch.__version__}, Python {sys.version.split()[0]}; best of several runs\n")
+    limit = settings.current().graph_details
+    print(f"torch {torch.__version__}, Python {sys.version.split()[0]}; best of several runs")
+    print(f"walk: details for the first {limit:,} nodes (graph_details); no details: details=0\n")
     small = grad_graph(chain(10)[1])
     widget_10 = widget_time(small, 7)
     print(f"widget first render, 10-node chain: {widget_10 * 1e3:.2f} ms\n")
     header = (
-        f"{'graph':>16} {'nodes':>8} {'bare':>9} {'structure':>10} {'walk':>9} {'walk/bare':>9} "
-        f"{'widget':>8} {'w/w10':>6} {'text':>8} {'html':>8}  torchviz make_dot().source"
+        f"{'graph':>8} {'nodes':>8} {'bare':>9} {'structure':>10} {'walk':>9} {'walk/bare':>9} "
+        f"{'no details':>10} {'/bare':>6} {'widget':>8} {'w/w10':>6} {'text':>8} {'html':>8}"
     )
     print(header)
     print("─" * len(header))
-    for kind, build in (("chain", chain), ("diamond", diamond)):
-        for n in sizes:
-            x, y = build(n)
-            repeat = 5 if n <= 10_000 else 3
-            bare(y)  # the first walk creates torch's Python node objects: keep that out of all rows
-            nodes = bare(y)
-            t_bare = best(lambda: bare(y), repeat)
-            t_struct = best(lambda: structure(y), repeat)
-            t_walk = best(lambda: grad_graph(y, names={"x": x}), repeat)
-            report = grad_graph(y, names={"x": x})
-            t_widget = widget_time(report, repeat)
-            t_text = best(lambda: to_text(report), repeat)
-            t_html = best(lambda: to_html(report), repeat)
-            viz = "skipped" if args.no_torchviz else torchviz_time(y, x, 1 if n >= 10_000 else 3)
-            print(
-                f"{kind:>16} {nodes:>8,} {t_bare * 1e3:7.2f}ms {t_struct * 1e3:8.2f}ms {t_walk * 1e3:7.1f}ms "
-                f"{t_walk / t_bare:8.1f}× {t_widget * 1e3:6.2f}ms {t_widget / widget_10:5.2f}× "
-                f"{t_text * 1e3:6.2f}ms {t_html * 1e3:6.1f}ms  {viz}"
-            )
-            del x, y, report
-
+    graphs = [(kind, build, n) for kind, build in (("chain", chain), ("diamond", diamond)) for n in sizes]
+    for kind, build, n in graphs:
+        x, y = build(n)
+        repeat = 7 if n <= 10_000 else 5
+        bare(y)  # the first walk creates torch's Python node objects: keep that out of all rows
+        nodes = bare(y)
+        times = best_in_turns(
+            {
+                "bare": lambda: bare(y),
+                "structure": lambda: structure(y),
+                "walk": lambda: grad_graph(y, names={"x": x}),
+                "cheap": lambda: grad_graph(y, names={"x": x}, details=0),
+            },
+            repeat,
+        )
+        t_bare, t_struct, t_walk, t_cheap = times["bare"], times["structure"], times["walk"], times["cheap"]
+        report = grad_graph(y, names={"x": x})
+        t_widget = widget_time(report, repeat)
+        t_text = best(lambda: to_text(report), repeat)
+        t_html = best(lambda: to_html(report), repeat)
+        print(
+            f"{kind:>8} {nodes:>8,} {t_bare * 1e3:7.2f}ms {t_struct * 1e3:8.2f}ms {t_walk * 1e3:7.1f}ms "
+            f"{t_walk / t_bare:8.1f}× {t_cheap * 1e3:8.1f}ms {t_cheap / t_bare:5.1f}× "
+            f"{t_widget * 1e3:6.2f}ms {t_widget / widget_10:5.2f}× "
+            f"{t_text * 1e3:6.2f}ms {t_html * 1e3:6.1f}ms"
+        )
+        del x, y, report
+    if args.no_torchviz:
+        return
+    # after all the rows above: make_dot's deep recursion and large temporary objects left the
+    # process slower at allocating: the rows measured after it came out up to about 30 % slower
+    print("\ntorchviz make_dot(...).source on the same graphs")
+    for kind, build, n in graphs:
+        x, y = build(n)
+        nodes = bare(y)
+        print(f"{kind:>8} {nodes:>8,}  {torchviz_time(y, x, 1 if n >= 10_000 else 3)}")
+        del x, y
 
 if __name__ == "__main__":
     main()

@@ -231,7 +231,10 @@ def test_large_saved_tensor_is_summarised_not_listed():
     r = grad_graph((big * big).sum())
     saved = r.node(2).saved["self"]
     assert "values" not in saved
-    assert (saved["shape"], saved["min"], saved["max"], saved["mean"]) == ([1000], 0.0, 999.0, 499.5)
+    # one pass (aminmax): min and max, no mean
+    assert saved == {"kind": "tensor", "shape": [1000], "dtype": "float32", "device": "cpu", "min": 0.0, "max": 999.0}
+    ints = grad_graph((torch.arange(-5, 20) * big[:25]).sum()).node(2).saved["self"]
+    assert (ints["dtype"], ints["min"], ints["max"]) == ("int64", -5, 19) and type(ints["min"]) is int
     small = grad_graph((big[:10] * 2).sum()).to_dict()
     assert all(len(json.dumps(n["saved"])) < 400 for n in small["nodes"])
 
@@ -322,14 +325,189 @@ def test_diamond_with_2_to_the_60_paths_is_linear():
     assert len(json.dumps(r.to_dict())) < 121 * 1000
 
 
+# -- the detail budget ------------------------------------------------------------------------------
+
+
+def test_details_for_the_first_n_nodes_only():
+    x, y = chain(30)  # 31 nodes: 30 mul and the leaf x, last
+    r = grad_graph(y, names={"x": x}, details=10)
+    assert (r.count, r.detailed, r.details_limit, r.depth) == (31, 10, 10, 31)
+    assert [n.detailed for n in r.nodes] == [True] * 10 + [False] * 21
+    first, beyond = r.node(10), r.node(11)
+    assert (first.shape, first.dtype, first.device, first.outputs) == ([4], "float32", "cpu", 1)
+    assert first.saved["other"]["values"] == 1.0001
+    # past the budget: no metadata, no saved values; the structure is all there
+    assert (beyond.shape, beyond.dtype, beyond.device, beyond.outputs, beyond.saved) == (None, None, None, None, {})
+    assert (beyond.op, beyond.kind, beyond.name, beyond.children, beyond.parent) == ("mul", "operation", "MulBackward0", [12, None], 10)
+    leaf = r.node(31)
+    assert (leaf.kind, leaf.variable, leaf.detailed, leaf.shape) == ("leaf", "x", False, None)
+    assert r.leaf_names() == ["x"] and r.leaves == 1
+    assert r.notes[0] == (
+        "details (shape, saved values, gradient) recorded for the first 10 of 31 nodes (depth-first): "
+        "raise %config AutodiffMagics.graph_details for more."
+    )
+
+
+def test_details_budget_in_to_dict():
+    x, y = chain(30)
+    d = grad_graph(y, names={"x": x}, details=10).to_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert (d["count"], d["detailed"], d["details_limit"]) == (31, 10, 10)
+    assert [n["detailed"] for n in d["nodes"]] == [True] * 10 + [False] * 21
+    assert d["nodes"][10] == {
+        "id": 11, "name": "MulBackward0", "op": "mul", "kind": "operation", "children": [12, None], "parent": 10,
+        "variable": None, "saved": {}, "grad": None, "shape": None, "dtype": None, "device": None, "outputs": None,
+        "detailed": False,
+    }
+    assert d["nodes"][-1]["variable"] == "x"
+    small = grad_graph(y, details=1_000).to_dict()
+    assert (small["detailed"], small["details_limit"]) == (31, 1_000) and all(n["detailed"] for n in small["nodes"])
+    assert not any("details" in note for note in small["notes"])
+
+
+def test_no_details_at_all(x):
+    r = grad_graph(seed_f(x), names={"x": x}, details=0)
+    assert (r.count, r.detailed, r.depth, r.leaf_names()) == (13, 0, 6, ["x"])
+    assert not any(n.detailed or n.saved or n.shape for n in r.nodes)
+    assert r.node(1).children == [2, 11] and r.node(11).children == [12, None]
+    assert [n.parent for n in r.nodes] == [None, 1, 2, 3, 4, 5, 3, 2, 8, 9, 1, 11, 12]  # as with details
+
+
+def test_details_default_is_the_setting(ip):
+    from autodiff_magics.settings import Settings
+
+    magics = ip.magics_manager.registry["AutodiffMagics"]
+    assert magics.graph_details == Settings().graph_details > 60  # the text view's nodes all have details
+    x, y = chain(30)
+    ip.run_line_magic("config", "AutodiffMagics.graph_details = 7")
+    try:
+        assert grad_graph(y).detailed == 7
+        assert grad_graph(y, details=12).detailed == 12  # the argument wins
+    finally:
+        magics.graph_details = Settings().graph_details
+    assert grad_graph(y).detailed == 31
+
+
+def test_depth_when_a_node_is_met_again_deeper():
+    """b is first reached from the add (level 2), then from c (level 3): the depth is 4, not 3."""
+    x = torch.ones(2, requires_grad=True)
+    b = x * 2
+    c = b * 3
+    r = grad_graph((b + c), names={"x": x})
+    assert ops(r) == ["add", "mul", "leaf", "mul"]
+    assert r.node(4).children == [2, None] and r.node(2).parent == 1
+    assert r.depth == 4
+    assert grad_graph((c + b)).depth == 4  # met the other way round, the tree is already deepest
+
+
+def test_reports_hold_no_node_or_tensor():
+    """A report pins nothing: the user's leaf and saved tensors go when the user drops them."""
+    import weakref
+
+    x = torch.randn(1000, requires_grad=True)
+    y = (x * x).sin()
+    reports = [grad_graph(y, names={"x": x}), grad_graph(y, details=1)]
+    leaf = x.detach().clone().requires_grad_(True)
+    out = (leaf * leaf).sin().sum()
+    cap = capture_flow(out, {"x": leaf})
+    with cap:
+        torch.autograd.grad(out, [leaf])
+    reports.append(cap.report())
+    refs = [weakref.ref(t) for t in (x, y, leaf, out)]
+    del x, y, leaf, out, cap
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+    assert [(r.count, r.detailed) for r in reports] == [(3, 3), (3, 1), (4, 4)]
+
+
+def test_flow_only_through_detailed_nodes():
+    leaf = torch.tensor([1.0, 2.0], requires_grad=True)
+    out = (leaf * 2).exp().sum()  # sum, exp, mul, leaf
+    cap = capture_flow(out, {"x": leaf}, details=2)
+    with cap:
+        torch.autograd.grad(out, [leaf])
+    r = cap.report()
+    assert [n.detailed for n in r.nodes] == [True, True, False, False]
+    assert r.node(2).grad["received"][0]["values"] == [1.0, 1.0]
+    assert r.node(3).grad is None and r.node(4).grad is None  # not hooked: past the budget
+    assert r.node(4).variable == "x"
+    assert len(cap._flow) == 2
+
+
+def test_large_gradients_are_summarised_once_and_within_a_budget(monkeypatch):
+    import autodiff_magics.graph as graph_module
+
+    calls = []
+    real = torch.aminmax
+    monkeypatch.setattr(torch, "aminmax", lambda t: calls.append(t.numel()) or real(t))
+    monkeypatch.setattr(graph_module, "STATS_BUDGET", 2_500)
+    leaf = torch.arange(1000.0, requires_grad=True)
+    out = (leaf * 2).sin().sum()
+    cap = capture_flow(out, {"x": leaf})
+    with cap:
+        torch.autograd.grad(out, [leaf])
+    r = cap.report()
+    # the walk: sin saved self (1000 elements), mul nothing large. The backward pass: 1000-element
+    # gradients passed by sum, received and passed by sin and mul: 5, of which 2 fit; and the
+    # variable's gradient, summarised whatever the budget (it is the answer, and comes last)
+    assert calls == [1000, 1000, 1000, 1000]
+    sin = r.node(2)
+    assert set(sin.saved["self"]) == {"kind", "shape", "dtype", "device", "min", "max"}
+    summaries = [s for n in r.nodes for key in ("received", "passed") for s in n.grad[key] if s and s["shape"] == [1000]]
+    assert len(summaries) == 6 and sum("min" in s for s in summaries) == 3
+    x_grad = r.node(4).grad["received"][0]
+    expected = 2 * torch.cos(2 * leaf.detach())  # d/dx sin(2x)
+    assert (r.node(4).variable, x_grad["min"], x_grad["max"]) == ("x", expected.min().item(), expected.max().item())
+    assert r.notes == [
+        "min/max not computed for 3 large gradients: summaries read at most 2,500 elements per backward pass "
+        "(shape and dtype are shown)."
+    ]
+    monkeypatch.setattr(graph_module, "STATS_BUDGET", 500)
+    walked = grad_graph((leaf * 2).sin().sum())  # a fresh graph: backward freed the one above
+    assert walked.node(2).saved["self"] == {"kind": "tensor", "shape": [1000], "dtype": "float32", "device": "cpu"}
+    assert walked.notes == [
+        "min/max not computed for 1 large saved tensor: summaries read at most 500 elements per graph "
+        "(shape and dtype are shown)."
+    ]
+
+
+def test_nodes_is_a_sequence_built_on_access(x):
+    r = grad_graph(seed_f(x), names={"x": x})
+    nodes = r.nodes
+    assert len(nodes) == 13 and nodes[0].id == 1 and nodes[-1].id == 13 and [n.id for n in nodes[5:7]] == [6, 7]
+    assert nodes[5] == r.node(6) and nodes[5] is not r.node(6)  # plain snapshots, equal by value
+    with pytest.raises(IndexError):
+        nodes[13]
+    with pytest.raises(IndexError, match="ids run from 1 to 13"):
+        r.node(0)
+
+
+def test_node_kinds_of_a_type_shared_by_several_node_names():
+    """torch gives C++ nodes without a class of their own one generic type: named per node."""
+    from autodiff_magics.graph import _Kinds
+
+    class CppFunction:  # the generic type's name, whatever each node's name()
+        def __init__(self, name):
+            self._name = name
+
+        def name(self):
+            return self._name
+
+    kinds = _Kinds(torch.autograd.function.BackwardCFunction)
+    first = kinds.info(CppFunction("torch::autograd::CopySlices"))
+    second = kinds.info(CppFunction("FooBackward0"))
+    assert (first, second) == (("CopySlices", "in-place write into a view", "engine"), ("FooBackward0", "foo", "operation"))
+    assert kinds.by_type[CppFunction] is None  # never answered by type
+
+
 # -- to_dict / to_dot -------------------------------------------------------------------------------
 
 
 def test_to_dict_contract(x):
     d = grad_graph(seed_f(x), names={"x": x}).to_dict()
     assert json.loads(json.dumps(d)) == d
-    assert set(d) == {"tensor", "root", "count", "depth", "leaves", "flow", "notes", "nodes"}
-    assert (d["root"], d["count"], d["depth"], d["leaves"], d["flow"]) == (1, 13, 6, 1, False)
+    assert set(d) == {"tensor", "root", "count", "depth", "leaves", "flow", "detailed", "details_limit", "notes", "nodes"}
+    assert (d["root"], d["count"], d["depth"], d["leaves"], d["flow"], d["detailed"]) == (1, 13, 6, 1, False, 13)
     node = d["nodes"][10]
     assert node == {
         "id": 11,
@@ -345,6 +523,7 @@ def test_to_dict_contract(x):
         "dtype": "float64",
         "device": "cpu",
         "outputs": 1,
+        "detailed": True,
     }
     node["saved"]["other"]["values"] = 99  # a copy: the report is unchanged
     assert grad_graph(seed_f(x)).node(11).saved["other"]["values"] == 5

@@ -274,6 +274,90 @@ def test_widget_of_the_diamond_is_linear():
     assert sum(label.startswith("↪ same as") for label in rows) == 240 - 120  # the other edges
 
 
+# -- the detail budget ------------------------------------------------------------------------------
+
+
+def test_nodes_past_the_budget_say_so_in_every_view(ip, config):
+    x, y = chain(30)  # 31 nodes: 30 mul, then x
+    config(text_depth=100, text_nodes=100)
+    r = grad_graph(y, names={"x": x}, details=10)
+    lines = r.to_text().splitlines()
+    assert lines[0] == "grad_fn graph: 31 nodes (30 operations + 1 leaf: x), depth 31; details for the first 10"
+    assert lines[10].endswith("└─ #10 mul · MulBackward0 · (4,) float32 cpu · saved other=1.0001")
+    assert lines[11].endswith("└─ #11 mul · MulBackward0 · details not recorded (beyond the first 10 nodes)")
+    assert lines[31].endswith("#31 x (leaf) · AccumulateGrad · details not recorded (beyond the first 10 nodes)")
+    assert sum("details not recorded" in line for line in lines) == 21
+    assert lines[-1] == (
+        "note: details (shape, saved values, gradient) recorded for the first 10 of 31 nodes (depth-first): "
+        "raise %config AutodiffMagics.graph_details for more."
+    )
+
+    html = r.to_html()
+    assert "depth 31; details for the first 10</h4>" in html
+    n10 = re.search(r'<details id="adm-graph-\d+-n10"[^>]*><summary>(.*?)</summary>(.*?)<details', html)
+    assert n10.group(1).endswith('<span class="mono">(4,) float32 cpu</span>') and "saved other=1.0001" in n10.group(2)
+    n11 = re.search(r'<details id="adm-graph-\d+-n11"[^>]*><summary>(.*?)</summary>(.*?)<details', html)
+    assert n11.group(1) == '<b>#11</b> mul <span class="muted mono">MulBackward0</span> · <span class="muted">details not recorded</span>'
+    assert n11.group(2) == (
+        '<div class="muted mono" style="margin-left:14px">'
+        "details not recorded: beyond the first 10 nodes; raise %config AutodiffMagics.graph_details</div>"
+    )
+    assert html.count("details not recorded: beyond the first 10 nodes") == 21
+    assert "raise %config AutodiffMagics.graph_details for more.</p>" in html
+
+    tree = GraphTree(r)
+    assert "details for the first 10" in tree.header.value and "graph_details for more" in tree.header.value
+    row = tree.reveal(11)
+    assert row.widget.description == "▸ #11 mul · details not recorded"
+    assert tree.canonical[10].widget.description == "▾ #10 mul · (4,) float32 cpu"
+    tree.toggle(row)
+    details = tree.visible_rows()[tree.visible_rows().index(row.widget) + 1]
+    assert "details:</span> <code>not recorded: beyond the first 10 nodes; raise %config AutodiffMagics.graph_details" in details.value
+    assert "forward produced" not in details.value
+
+    dot = r.to_dot()
+    assert dot.count("details not recorded") == 21 and 'n10 [label="#10 mul\\nMulBackward0\\n(4,) float32"];' in dot
+
+
+def test_flow_past_the_budget_is_not_recorded_rather_than_missing(x):
+    leaf = x.detach().clone().requires_grad_(True)
+    out = seed_f(leaf)
+    cap = capture_flow(out, {"x": leaf}, details=6)
+    with cap:
+        torch.autograd.grad(out, [leaf])
+    r = cap.report()
+    text = r.to_text()
+    assert "#6 x (leaf) · AccumulateGrad · (3,) float64 cpu · grad [9, -8, 138]" in text
+    assert "#12 pow · PowBackward0 · details not recorded (beyond the first 6 nodes)\n" in text
+    assert "no gradient flowed" not in text
+    tree = GraphTree(r)
+    assert labels(tree)[3] == "▸ #11 mul · details not recorded"
+    tree.visible_rows()[3].click()
+    assert "none flowed" not in tree.visible_rows()[4].value and "not recorded" in tree.visible_rows()[4].value
+
+
+def test_100k_chain_with_the_budget_renders_in_every_view(ip, config):
+    x, y = chain(100_000)
+    config(graph_details=250)
+    r = grad_graph(y, names={"x": x})
+    assert (r.count, r.detailed, r.details_limit) == (100_001, 250, 250)
+    text = r.to_text()
+    assert text.splitlines()[0].endswith("depth 100,001; details for the first 250")
+    assert "note: details (shape, saved values, gradient) recorded for the first 250 of 100,001 nodes" in text
+    html = r.to_html()
+    assert html.count("<details") == HTML_MAX_DEPTH and "details not recorded" not in html  # 64 levels, all detailed
+    tree = GraphTree(r)
+    assert len(tree.visible_rows()) == 3
+    assert tree.reveal(251).widget.description == "▸ [level 251] #251 mul · details not recorded"
+    assert tree.canonical[250].widget.description == "▾ [level 250] #250 mul · (4,) float32 cpu"
+    data, _ = ip.display_formatter.format(r)
+    assert data["text/plain"] == text and WIDGET_MIME in data and "details for the first 250" in data["text/html"]
+    d = r.to_dict()
+    assert (len(d["nodes"]), d["detailed"], d["nodes"][-1]["variable"], d["nodes"][-1]["detailed"]) == (100_001, 250, "x", False)
+    dot = r.to_dot()
+    assert dot.count(" -> ") == 100_000 and dot.count("details not recorded") == 100_001 - 250
+
+
 # -- IPython display ---------------------------------------------------------------------------------
 
 

@@ -4,8 +4,10 @@ A tensor computed with autograd remembers how it was made: ``t.grad_fn`` is the 
 the last operation, and each node's ``next_functions`` lead to the nodes of its inputs, down to
 the leaves (``AccumulateGrad``), where gradients of the variables accumulate. :func:`grad_graph`
 walks that graph once, depth first with an explicit stack (no recursion, each node visited once
-however many paths reach it), and records for each node what it computes, the shape of what it
-produced, what it saved for the backward pass and, for a leaf, the variable's name::
+however many paths reach it), and records for every node what it computes, its inputs, where the
+tree shows it and, for a leaf, the variable's name; for the first ``details`` nodes (the
+``graph_details`` setting, 500 by default) also the shape of what it produced and what it saved
+for the backward pass::
 
     >>> import torch, autodiff_magics as adm
     >>> x = torch.tensor([1., 2., 3.], dtype=torch.float64, requires_grad=True)
@@ -15,13 +17,19 @@ produced, what it saved for the backward pass and, for a leaf, the variable's na
     (13, 1, 6)
 
 :func:`capture_flow` does the same walk for ``%%gradient`` and also records the gradient that
-flowed into and out of each node while the magic differentiates (node hooks on the magic's own
-graph, removed afterwards).
+flowed into and out of each detailed node while the magic differentiates (node hooks on the
+magic's own graph, removed afterwards).
 
 The walk changes nothing: no ``retain_grad``, no hooks left behind, no saved tensor copied (small
-ones are read as values, larger ones summarised by min/max/mean). Saved tensors behind a
+ones are read as values, larger ones summarised by their min and max). Saved tensors behind a
 saved-tensor hook (checkpointing, offloading) are not unpacked, since unpacking would rerun or
 move the user's computation.
+
+Why a detail budget: reading one node's details (its input metadata, each saved value, with the
+check for a saved-tensor hook before it) costs 5–10 µs, against under 1 µs per node for a bare
+traversal of ``next_functions``; recorded for every node of a 10⁵-node graph they made the walk
+10–30× that traversal. The views show the first nodes (depth-first) in full; the others keep their
+structure and say what is missing.
 """
 
 from __future__ import annotations
@@ -29,11 +37,14 @@ from __future__ import annotations
 import gc
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import accumulate, islice
+from operator import itemgetter
 from typing import Any, ClassVar
 
+from . import settings
 from .errors import InputError
 from .report import Report
 
@@ -41,10 +52,9 @@ __all__ = ["GraphNode", "GraphReport", "FlowCapture", "grad_graph", "capture_flo
 
 #: tensors with at most this many elements are shown as values
 SMALL = 10
-#: larger tensors get min/max/mean only up to this many elements each ...
-STATS_LIMIT = 1 << 24
-#: ... and up to this many elements in all, per walk (and per captured backward pass)
-STATS_BUDGET = 1 << 26
+#: larger tensors get their min and max (one pass each) while the elements summarised so far, per
+#: walk (and per captured backward pass), stay within this many; past it they are skipped, with a note
+STATS_BUDGET = 1 << 24
 
 _NAMESPACE_PREFIX = "torch::autograd::"
 #: C++ engine nodes that are not an operation of the user's, in plain words
@@ -59,6 +69,8 @@ _ENGINE_NODES = {
 }
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _BACKWARD_SUFFIX = re.compile(r"Backward\d*$")
+#: (name, op, kind) of every leaf: one object, so the walk tells leaves apart with ``is``
+_LEAF_INFO = ("AccumulateGrad", "leaf", "leaf")
 
 
 def op_name(name: str) -> tuple[str, str]:
@@ -81,7 +93,11 @@ def op_name(name: str) -> tuple[str, str]:
 
 @dataclass(slots=True)
 class GraphNode:
-    """One backward node, as plain data (see :meth:`GraphReport.to_dict` for the fields)."""
+    """One backward node, as plain data (see :meth:`GraphReport.to_dict` for the fields).
+
+    ``detailed`` is False for nodes past the detail budget: they have no ``shape``, ``dtype``,
+    ``device``, ``outputs`` or ``saved``, and no ``grad`` in a flow.
+    """
 
     id: int
     name: str
@@ -95,7 +111,8 @@ class GraphNode:
     shape: list[int] | None = None
     dtype: str | None = None
     device: str | None = None
-    outputs: int = 1
+    outputs: int | None = 1
+    detailed: bool = True
 
     def label(self) -> str:
         """How views name the node: ``mul``, ``x (leaf)``, ``MyFn (custom Function)``."""
@@ -120,28 +137,50 @@ class GraphNode:
             "dtype": self.dtype,
             "device": self.device,
             "outputs": self.outputs,
+            "detailed": self.detailed,
         }
+
+
+class _Columns:
+    """What the walk recorded, one list per field (a GraphNode per node cost more than the walk).
+
+    Plain data only: ids, strings, summaries; never a node or a tensor.
+    """
+
+    __slots__ = ("infos", "flat", "bounds", "parents", "variables", "details", "grads")
+
+    def __init__(self, infos: list[tuple[str, str, str]], flat: list[int], bounds: list[int], parents: list[int],
+                 variables: dict[int, str | None], details: list[tuple]) -> None:
+        self.infos = infos  # (name, op, kind) per node, shared between nodes of one type
+        self.flat = flat  # every node's children ids in a row, 0 for a None edge ...
+        self.bounds = bounds  # ... node i's are flat[bounds[i - 1]:bounds[i]]
+        self.parents = parents  # parents[i]: node i's tree parent, 0 for the root
+        self.variables = variables  # leaf id -> variable name (or None), in id order
+        self.details = details  # (shape, dtype, device, outputs, saved) of nodes 1…len(details)
+        self.grads: dict[int, Any] = {}  # node id -> {"received": …, "passed": …} (flow only)
 
 
 @dataclass
 class GraphReport(Report):
     """The grad_fn graph of one tensor: every backward node once, in depth-first order.
 
-    ``nodes[i].id == i + 1``; the root is node 1. ``to_text()``, ``to_html()`` and
+    ``node(i)`` gives node ``i`` (ids start at 1; the root is node 1); ``nodes`` is a sequence of
+    all of them, built as they are read. Nodes ``1 … detailed`` have details (shape, saved values,
+    the flowed gradient); the others only their structure. ``to_text()``, ``to_html()`` and
     ``to_widget()`` show it as a tree; ``to_dot()`` gives graphviz source.
     """
 
     _views: ClassVar[str] = "graph"
 
-    nodes: list[GraphNode] = field(repr=False)
     depth: int
+    _columns: _Columns = field(repr=False)
     tensor: str | None = None
     flow: bool = False
     notes: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        # views ask for these on every render: count them once, not per render of 10⁵ nodes
-        self._leaf_names = [n.variable for n in self.nodes if n.kind == "leaf"]
+    #: how many nodes (the first, in id order) have details
+    detailed: int = 0
+    #: the detail budget of the walk (``graph_details``, or ``details=``)
+    details_limit: int = 0
 
     @property
     def root(self) -> int:
@@ -151,24 +190,46 @@ class GraphReport(Report):
     @property
     def count(self) -> int:
         """Distinct backward nodes (operations and leaves; the tensors themselves are not nodes)."""
-        return len(self.nodes)
+        return len(self._columns.infos)
 
     @property
     def leaves(self) -> int:
         """Leaf nodes (``AccumulateGrad``): one per variable that requires grad."""
-        return len(self._leaf_names)
+        return len(self._columns.variables)
 
     @property
     def operations(self) -> int:
         return self.count - self.leaves
 
+    @property
+    def nodes(self) -> Sequence[GraphNode]:
+        """Every node, in id order (a read-only sequence; each node is built when read)."""
+        return _Nodes(self)
+
     def node(self, node_id: int) -> GraphNode:
-        """The node with this id (ids start at 1)."""
-        return self.nodes[node_id - 1]
+        """The node with this id (ids start at 1), as plain data."""
+        c = self._columns
+        if not 1 <= node_id <= len(c.infos):
+            raise IndexError(f"no node #{node_id}: ids run from 1 to {len(c.infos)}")
+        name, op, kind = c.infos[node_id - 1]
+        children = [child or None for child in c.flat[c.bounds[node_id - 1]:c.bounds[node_id]]]
+        node = GraphNode(node_id, name, op, kind, children, c.parents[node_id] or None, c.variables.get(node_id))
+        if node_id <= self.detailed:
+            node.shape, node.dtype, node.device, node.outputs, node.saved = c.details[node_id - 1]
+            node.grad = c.grads.get(node_id)
+        else:
+            node.outputs = None
+            node.detailed = False
+        return node
+
+    def children(self, node_id: int) -> list[int | None]:
+        """Node ``node_id``'s inputs: ids in ``next_functions`` order, None for a None edge."""
+        c = self._columns
+        return [child or None for child in c.flat[c.bounds[node_id - 1]:c.bounds[node_id]]]
 
     def leaf_names(self) -> list[str | None]:
         """The leaves' variable names, in id order (None where no name was found)."""
-        return list(self._leaf_names)
+        return list(self._columns.variables.values())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready data; the contract is documented in the README."""
@@ -179,6 +240,8 @@ class GraphReport(Report):
             "depth": self.depth,
             "leaves": self.leaves,
             "flow": self.flow,
+            "detailed": self.detailed,
+            "details_limit": self.details_limit,
             "notes": list(self.notes),
             "nodes": [n.to_dict() for n in self.nodes],
         }
@@ -190,14 +253,44 @@ class GraphReport(Report):
             text = [f"#{n.id} {n.label()}", n.name]
             if n.shape is not None:
                 text.append(_shape_text(n.shape) + (f" {n.dtype}" if n.dtype else ""))
+            elif not n.detailed:
+                text.append("details not recorded")
             style = ', style=filled, fillcolor="#dbeafe"' if n.kind == "leaf" else ""
             lines.append(f'  n{n.id} [label="{_dot_escape(chr(10).join(text))}"{style}];')
-        for n in self.nodes:
-            for child in n.children:
-                if child is not None:
-                    lines.append(f"  n{child} -> n{n.id};")
+        c = self._columns
+        for node_id in range(1, self.count + 1):
+            for child in c.flat[c.bounds[node_id - 1]:c.bounds[node_id]]:
+                if child:
+                    lines.append(f"  n{child} -> n{node_id};")
         lines.append("}")
         return "\n".join(lines)
+
+
+class _Nodes(Sequence):
+    """``GraphReport.nodes``: node ``i + 1`` at index ``i``, built on access."""
+
+    __slots__ = ("_report",)
+
+    def __init__(self, report: GraphReport) -> None:
+        self._report = report
+
+    def __len__(self) -> int:
+        return self._report.count
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self._report.node(i + 1) for i in range(*index.indices(len(self)))]
+        count = len(self)
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError("node index out of range")
+        return self._report.node(index + 1)
+
+    def __iter__(self) -> Iterator[GraphNode]:
+        node = self._report.node
+        for node_id in range(1, len(self) + 1):
+            yield node(node_id)
 
 
 def _copy(value: Any) -> Any:
@@ -226,12 +319,15 @@ def grad_graph(
     *,
     names: Mapping[str, Any] | None = None,
     namespace: Mapping[str, Any] | None = None,
+    details: int | None = None,
 ) -> GraphReport:
     """Walk ``tensor.grad_fn`` once, iteratively, into a :class:`GraphReport`.
 
     Leaves are named by finding their variable, by identity, first in ``names`` (e.g. a cell's
     variables), then in ``namespace`` (the user's namespace; also ``model.layer.weight`` for the
     parameters of modules and ``params[0]`` for tensors in lists, tuples and dicts there).
+    ``details``: how many nodes (the first, depth-first) get their shape and saved values read;
+    default the ``graph_details`` setting.
 
     >>> r = grad_graph(f, names={"x": x})        # doctest: +SKIP
     >>> [n.op for n in r.nodes][:3]               # doctest: +SKIP
@@ -239,10 +335,10 @@ def grad_graph(
     """
     namer = _Namer(names, namespace)
     root = _root_of(tensor, namer)
-    return _walk(root, namer, tensor_name=namer.direct(tensor))[0]
+    return _walk(root, namer, tensor_name=namer.direct(tensor), details=_budget(details))[0]
 
 
-def capture_flow(output: Any, variables: Mapping[str, Any]) -> FlowCapture:
+def capture_flow(output: Any, variables: Mapping[str, Any], *, details: int | None = None) -> FlowCapture:
     """Walk ``output.grad_fn`` now and get ready to record the gradient through each node.
 
     ``variables`` maps names to the leaves being differentiated (the magic's own tensors). Use::
@@ -252,44 +348,49 @@ def capture_flow(output: Any, variables: Mapping[str, Any]) -> FlowCapture:
             grads = torch.autograd.grad(out, [x_leaf], allow_unused=True)
         report = cap.report()
 
-    Inside ``with``, every operation node has a node hook and every leaf in ``variables`` a
-    tensor hook (``torch.autograd.grad`` with inputs does not run ``AccumulateGrad``'s node
-    hooks, but it runs the tensor hooks of its inputs, with the summed gradient). All hooks are
-    removed on exit, also on an error or ``KeyboardInterrupt``. Leaves not in ``variables`` are
-    not hooked (they may be the user's tensors) and show no gradient.
+    Inside ``with``, every operation node within the detail budget (``details``, default the
+    ``graph_details`` setting) has a node hook and every such leaf in ``variables`` a tensor hook
+    (``torch.autograd.grad`` with inputs does not run ``AccumulateGrad``'s node hooks, but it runs
+    the tensor hooks of its inputs, with the summed gradient). All hooks are removed on exit, also
+    on an error or ``KeyboardInterrupt``. Leaves not in ``variables`` are not hooked (they may be
+    the user's tensors) and show no gradient.
     """
     namer = _Namer(variables, None)
     root = _root_of(output, namer, leaf_ok=True)
-    report, fns = _walk(root, namer, tensor_name=namer.direct(output), keep=True)
+    report, fns = _walk(root, namer, tensor_name=namer.direct(output), details=_budget(details), keep=True)
     torch = sys.modules["torch"]
     wanted = {id(t): t for t in variables.values() if isinstance(t, torch.Tensor)}
+    infos = report._columns.infos
+    nodes: list[tuple[int, Any]] = []
     leaves: dict[int, Any] = {}
-    for node, fn in zip(report.nodes, fns):
-        if node.kind == "leaf":
+    for node_id in range(1, report.detailed + 1):
+        fn = fns[node_id]
+        if infos[node_id - 1] is _LEAF_INFO:
             variable = getattr(fn, "variable", None)
             if variable is not None and id(variable) in wanted:
-                leaves[node.id] = wanted[id(variable)]
-    return FlowCapture(report, fns, leaves)
+                leaves[node_id] = wanted[id(variable)]
+        else:
+            nodes.append((node_id, fn))
+    return FlowCapture(report, nodes, leaves)
 
 
 class FlowCapture:
     """Hooks that record each node's gradient during one backward pass; see :func:`capture_flow`."""
 
-    def __init__(self, report: GraphReport, fns: list[Any], leaves: Mapping[int, Any]) -> None:
+    def __init__(self, report: GraphReport, nodes: list[tuple[int, Any]], leaves: Mapping[int, Any]) -> None:
         self._report = report
-        self._fns: list[Any] | None = fns
+        self._nodes: list[tuple[int, Any]] | None = nodes
         self._leaves: dict[int, Any] | None = dict(leaves)
         self._handles: list[Any] = []
         self._flow: dict[int, dict[str, list[dict[str, Any] | None]]] = {}
         self._reader = _Reader(sys.modules["torch"])
 
     def __enter__(self) -> FlowCapture:
-        if self._fns is None:
+        if self._nodes is None:
             raise RuntimeError("a FlowCapture records one backward pass; make a new one with capture_flow()")
         try:
-            for node, fn in zip(self._report.nodes, self._fns):
-                if node.kind != "leaf":
-                    self._handles.append(fn.register_hook(partial(self._on_node, node.id)))
+            for node_id, fn in self._nodes:
+                self._handles.append(fn.register_hook(partial(self._on_node, node_id)))
             for node_id, tensor in (self._leaves or {}).items():
                 self._handles.append(tensor.register_hook(partial(self._on_leaf, node_id)))
         except BaseException:
@@ -307,7 +408,7 @@ class FlowCapture:
                 handle.remove()
         finally:
             # the report needs no node: drop them so the graph and its saved tensors can go
-            self._fns = None
+            self._nodes = None
             self._leaves = None
 
     def _on_node(self, node_id: int, grad_inputs: tuple, grad_outputs: tuple) -> None:
@@ -317,14 +418,21 @@ class FlowCapture:
         }
 
     def _on_leaf(self, node_id: int, grad: Any) -> None:
-        self._flow[node_id] = {"received": [_grad_summary(self._reader, grad)], "passed": []}
+        # a variable's gradient is the answer: summarised whatever the budget (it arrives last)
+        self._flow[node_id] = {"received": [_grad_summary(self._reader, grad, always=True)], "passed": []}
 
     def report(self) -> GraphReport:
-        """The walked graph with each node's ``grad`` filled in (None where nothing flowed)."""
-        for node in self._report.nodes:
-            node.grad = self._flow.get(node.id)
-        self._report.flow = True
-        return self._report
+        """The walked graph with each detailed node's ``grad`` filled in (None where nothing flowed)."""
+        report = self._report
+        report._columns.grads = dict(self._flow)
+        if not report.flow and self._reader.skipped:
+            report.notes.append(_skipped_note(self._reader.skipped, "gradient", "backward pass"))
+        report.flow = True
+        return report
+
+
+def _budget(details: int | None) -> int:
+    return max(0, settings.current().graph_details if details is None else int(details))
 
 
 def _root_of(tensor: Any, namer: _Namer, leaf_ok: bool = False) -> Any:
@@ -358,7 +466,7 @@ def _torch():
     return torch
 
 
-def _walk(root: Any, namer: _Namer, *, tensor_name: str | None, keep: bool = False) -> tuple[GraphReport, list[Any]]:
+def _walk(root: Any, namer: _Namer, *, tensor_name: str | None, details: int, keep: bool = False) -> tuple[GraphReport, list[Any]]:
     """:func:`_walk_nodes` with the cyclic garbage collector paused, then the stack made ready.
 
     The walk allocates a few small objects per node; with the collector on, the full collections
@@ -367,7 +475,7 @@ def _walk(root: Any, namer: _Namer, *, tensor_name: str | None, keep: bool = Fal
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        report, fns = _walk_nodes(root, namer, tensor_name=tensor_name, keep=keep)
+        report, fns = _walk_nodes(root, namer, tensor_name=tensor_name, details=details, keep=keep)
     finally:
         if was_enabled:
             gc.enable()
@@ -377,59 +485,95 @@ def _walk(root: Any, namer: _Namer, *, tensor_name: str | None, keep: bool = Fal
     return report, fns
 
 
-def _walk_nodes(root: Any, namer: _Namer, *, tensor_name: str | None, keep: bool) -> tuple[GraphReport, list[Any]]:
+_FIRST = itemgetter(0)
+#: the level the walk gives the None of None edges: never "reached on a shorter path"
+_NO_LEVEL = sys.maxsize
+
+
+def _walk_nodes(root: Any, namer: _Namer, *, tensor_name: str | None, details: int, keep: bool) -> tuple[GraphReport, list[Any]]:
     """Depth-first preorder over ``next_functions`` with an explicit stack; ids are visit order.
 
     A node's ``parent`` is the node whose subtree shows it in full: the first one, in this order,
-    that reaches it (the same node a recursive preorder printout would put it under).
+    that reaches it (the same node a recursive preorder printout would put it under). Every node
+    gets only what the loop below records (the cheap part); the first ``details`` get the rest
+    afterwards. Returns the report and, with ``keep``, the node objects by id (``fns[0]`` is None).
     """
     torch = _torch()
-    custom_type = torch.autograd.function.BackwardCFunction
-    reader = _Reader(torch)
-    fns: list[Any] = []  # keeps every node object alive, so id() stays unique during the walk
-    edges: list[tuple] = []
-    nodes: list[GraphNode] = []
-    index: dict[int, int] = {}
-    kinds: dict[str, tuple[str, str, str]] = {}
-    stack: list[tuple[Any, int | None]] = [(root, None)]
+    kinds = _Kinds(torch.autograd.function.BackwardCFunction)
+    known, info_of = kinds.by_type.get, kinds.info
+    index: dict[Any, int] = {None: 0}  # node -> id, in visit order (and keeps each node alive)
+    # every node's inputs in a row (objects; ids once all are known) and how many each has:
+    # keeping next_functions' tuples instead cost more (fresh memory for three tuples per node)
+    kids: list[Any] = []
+    counts: list[int] = []
+    extend, count = kids.extend, counts.append
+    infos: list[tuple[str, str, str]] = []
+    parents = [0]
+    # levels[i]: node i's level in the depth-first tree (root 1). They are the longest-path levels
+    # unless an edge reaches a node already met at the same level or deeper ("uneven"); then the
+    # depth is computed again from the edges
+    levels = [_NO_LEVEL]
+    leaves: list[tuple[int, Any]] = []
+    uneven = False
+    stack: list[tuple[Any, int, int]] = [(root, 0, 1)]
     pop, push = stack.pop, stack.append
+    add_info, add_parent, add_level = infos.append, parents.append, levels.append
     while stack:
-        fn, parent = pop()
-        key = id(fn)
-        if key in index:
+        fn, parent, level = pop()
+        if fn in index:
             continue
-        node_id = len(fns) + 1
-        index[key] = node_id
-        fns.append(fn)
+        node_id = len(index)
+        index[fn] = node_id
         nf = fn.next_functions
-        edges.append(nf)
+        extend(map(_FIRST, nf))
+        count(len(nf))
+        info = known(type(fn)) or info_of(fn)
+        add_info(info)
+        add_parent(parent)
+        add_level(level)
+        if info is _LEAF_INFO:
+            leaves.append((node_id, fn))
+        below = level + 1
         for child, _ in reversed(nf):
-            if child is not None and id(child) not in index:
-                push((child, node_id))
+            if child not in index:
+                push((child, node_id, below))
+            elif levels[index[child]] <= level:
+                uneven = True
 
-        raw_name = fn.name()
-        known = kinds.get(raw_name)
-        if known is None:
-            op, kind = op_name(raw_name)
-            known = kinds[raw_name] = (raw_name.removeprefix(_NAMESPACE_PREFIX), op, kind)
-        name, op, kind = known
-        if isinstance(fn, custom_type):
-            op, kind = _BACKWARD_SUFFIX.sub("", type(fn).__name__) or type(fn).__name__, "custom"
-        shape, dtype, device, outputs = reader.metadata(fn)
-        variable = None
+    total = len(infos)
+    detailed = min(details, total)
+    fns = list(index) if keep else list(islice(index, detailed + 1))
+    flat = list(map(index.__getitem__, kids))
+    bounds = list(accumulate(counts, initial=0))
+    del kids, counts, index
+    levels[0] = 0
+    depth = _longest_path(flat, bounds) if uneven else max(levels)
+    variables: dict[int, str | None] = {}
+    for node_id, fn in leaves:
+        tensor = getattr(fn, "variable", None)
+        variables[node_id] = None if tensor is None else namer.leaf(tensor)
+
+    del leaves
+    reader = _Reader(torch)
+    rows = []
+    for node_id in range(1, detailed + 1):
+        fn = fns[node_id]
+        kind = infos[node_id - 1][2]
         if kind == "leaf":
-            tensor = getattr(fn, "variable", None)
-            variable = None if tensor is None else namer.leaf(tensor)
             saved = {}
         elif kind == "custom":
             saved = reader.custom_saved(fn)
         else:
             saved = reader.saved(fn)
-        nodes.append(GraphNode(node_id, name, op, kind, [], parent, variable, saved, None, shape, dtype, device, outputs))
+        rows.append((*reader.metadata(fn), saved))
 
-    for node, nf in zip(nodes, edges):
-        node.children = [None if child is None else index[id(child)] for child, _ in nf]
-    report = GraphReport(nodes=nodes, depth=_depth(nodes), tensor=tensor_name)
+    columns = _Columns(infos, flat, bounds, parents, variables, rows)
+    report = GraphReport(depth=depth, _columns=columns, tensor=tensor_name, detailed=detailed, details_limit=details)
+    if detailed < total:
+        report.notes.append(
+            f"details (shape, saved values, gradient) recorded for the first {detailed:,} of {total:,} nodes "
+            "(depth-first): raise %config AutodiffMagics.graph_details for more."
+        )
     if reader.freed:
         report.notes.append(
             f"{reader.freed:,} saved value{'s were' if reader.freed != 1 else ' was'} freed: backward() or "
@@ -440,7 +584,78 @@ def _walk_nodes(root: Any, namer: _Namer, *, tensor_name: str | None, keep: bool
             f"{reader.hooked:,} saved tensor{'s are' if reader.hooked != 1 else ' is'} kept by a saved-tensor hook "
             "(checkpointing, offloading) and not unpacked: that would rerun or move your computation."
         )
+    if reader.skipped:
+        report.notes.append(_skipped_note(reader.skipped, "saved tensor", "graph"))
     return report, (fns if keep else [])
+
+
+def _skipped_note(skipped: int, what: str, per: str) -> str:
+    return (
+        f"min/max not computed for {skipped:,} large {what}{'s' if skipped != 1 else ''}: summaries read at "
+        f"most {STATS_BUDGET:,} elements per {per} (shape and dtype are shown)."
+    )
+
+
+#: node type -> (name, op, kind) for torch's own node types (they live as long as torch);
+#: custom Functions' types are cached per walk only, so that no user class is kept alive
+_BUILTIN_KINDS: dict[type, tuple[str, str, str] | None] = {}
+_BUILTIN_NAMES: dict[str, tuple[str, str, str]] = {}
+
+
+class _Kinds:
+    """(name, op, kind) of nodes, cached by node type: one dict lookup per node in the walk."""
+
+    def __init__(self, custom_type: type) -> None:
+        self.custom_type = custom_type
+        #: node type -> its info; None for the generic type torch gives C++ nodes it has no
+        #: class for (their names differ node by node: looked up by name each time)
+        self.by_type: dict[type, tuple[str, str, str] | None] = dict(_BUILTIN_KINDS)
+        self.by_name = _BUILTIN_NAMES
+
+    def info(self, fn: Any) -> tuple[str, str, str]:
+        ftype = type(fn)
+        raw = fn.name()
+        if issubclass(ftype, self.custom_type):
+            base = ftype.__name__
+            info = (raw.removeprefix(_NAMESPACE_PREFIX), _BACKWARD_SUFFIX.sub("", base) or base, "custom")
+        else:
+            info = self.by_name.get(raw)  # type: ignore[assignment]
+            if info is None:
+                op, kind = op_name(raw)
+                info = _LEAF_INFO if kind == "leaf" else (raw.removeprefix(_NAMESPACE_PREFIX), op, kind)
+                self.by_name[raw] = info
+        if ftype not in self.by_type:
+            known = info if ftype.__name__ == raw.rsplit("::", 1)[-1] else None
+            self.by_type[ftype] = known
+            if info[2] != "custom":
+                _BUILTIN_KINDS[ftype] = known
+        return info
+
+
+def _longest_path(flat: list[int], bounds: list[int]) -> int:
+    """Nodes on the longest path from the root to a leaf (the root alone: 1), by Kahn's order."""
+    count = len(bounds) - 1
+    indegree = [0] * (count + 1)
+    for child in flat:
+        indegree[child] += 1
+    level = [0] * (count + 1)
+    level[1] = 1
+    ready = [1]
+    deepest = 1
+    while ready:
+        node_id = ready.pop()
+        here = level[node_id]
+        if here > deepest:
+            deepest = here
+        for child in flat[bounds[node_id - 1]:bounds[node_id]]:
+            if not child:
+                continue
+            if here + 1 > level[child]:
+                level[child] = here + 1
+            indegree[child] -= 1
+            if not indegree[child]:
+                ready.append(child)
+    return deepest
 
 
 _FREED: dict[str, Any] = {"kind": "freed"}
@@ -464,6 +679,7 @@ class _Reader:
         self.scalars: dict[tuple, dict[str, Any]] = {}
         self.freed = 0  # saved values found freed, and found behind a saved-tensor hook
         self.hooked = 0
+        self.skipped = 0  # large tensors left without min/max: past the budget
 
     def text(self, obj: Any) -> str:
         """``float64`` for torch.float64, ``cpu`` for a device (cached: they repeat)."""
@@ -486,7 +702,9 @@ class _Reader:
             shape = shape if type(shape) is list else list(shape)
         except Exception:  # nested tensors have no single shape
             shape = None
-        return shape, self.text(first.dtype), self.text(first.device), len(metadata)
+        texts = self.texts
+        dtype, device = first.dtype, first.device
+        return shape, texts.get(dtype) or self.text(dtype), texts.get(device) or self.text(device), len(metadata)
 
     def saved(self, fn: Any) -> dict[str, dict[str, Any]]:
         """Each ``_saved_*`` attribute, summarised; ``None`` ones (not needed) are left out."""
@@ -556,16 +774,21 @@ class _Reader:
             return out
         return {"kind": "value", "value": _plain(value)}
 
-    def tensor(self, t: Any) -> dict[str, Any]:
+    def tensor(self, t: Any, always: bool = False) -> dict[str, Any]:
+        """A tensor's summary; min/max within the budget, or ``always`` (variables' gradients)."""
         try:
-            dtype, device = self.text(t.dtype), self.text(t.device)
+            texts = self.texts
+            dtype, device = t.dtype, t.device
+            dtype, device = texts.get(dtype) or self.text(dtype), texts.get(device) or self.text(device)
             if t.layout is not self.strided:
                 return {"kind": "tensor", "shape": list(t.shape), "dtype": dtype, "device": device,
                         "layout": self.text(t.layout)}
             if device == "meta":
                 return {"kind": "tensor", "shape": list(t.shape), "dtype": dtype, "device": device}
-            if t.dim() == 0:  # constants of the formula (3 in 3*x) repeat: share one summary
-                value = _plain(t.item())
+            if not t.dim():  # constants of the formula (3 in 3*x) repeat: share one summary
+                value = t.tolist()
+                if type(value) is complex:
+                    value = str(value)
                 key = (dtype, device, value)
                 found = self.scalars.get(key)
                 if found is None:
@@ -576,11 +799,15 @@ class _Reader:
             return {"kind": "unreadable", "error": type(e).__name__}
         try:
             n = t.numel()
-            if n <= SMALL:
-                out["values"] = _plain(t.tolist())
-            elif n <= STATS_LIMIT and self.budget >= n:
-                self.budget -= n
+            if n <= SMALL:  # tolist() gives plain bools, ints and floats, and complex numbers
+                values = t.tolist()
+                out["values"] = _plain(values) if t.dtype.is_complex else values
+            elif always or n <= self.budget:
+                if not always:
+                    self.budget -= n
                 out.update(_stats(t, self.torch))
+            else:
+                self.skipped += 1
         except Exception as e:  # tensor subclasses that cannot be read: the metadata still helps
             out["error"] = type(e).__name__
         return out
@@ -617,24 +844,21 @@ def _plain(value: Any) -> Any:
 
 
 def _stats(t: Any, torch: Any) -> dict[str, Any]:
-    """min/max/mean by reductions (no copy), moved to the host in one transfer."""
+    """min and max in one pass (``aminmax``; no copy), moved to the host in one transfer."""
     with torch.no_grad():
         if t.dtype.is_complex:
             return {}
         if t.dtype == torch.bool:
             return {"true": int(t.sum().item())}
-        if t.dtype.is_floating_point:
-            low, high, mean = torch.stack([t.amin(), t.amax(), t.mean()]).tolist()
-            return {"min": low, "max": high, "mean": mean}
-        low, high, total = torch.stack([t.amin().long(), t.amax().long(), t.sum(dtype=torch.int64)]).tolist()
-        return {"min": low, "max": high, "mean": total / t.numel()}
+        low, high = torch.stack(torch.aminmax(t)).tolist()
+        return {"min": low, "max": high}
 
 
-def _grad_summary(reader: _Reader, g: Any) -> dict[str, Any] | None:
+def _grad_summary(reader: _Reader, g: Any, always: bool = False) -> dict[str, Any] | None:
     if g is None:
         return None
     try:
-        return reader.tensor(g)
+        return reader.tensor(g, always)
     except Exception as e:  # never break the user's backward pass for a summary
         return {"kind": "unreadable", "error": type(e).__name__}
 
@@ -679,34 +903,6 @@ def _stack_for_freeing(depth: int) -> str | None:
         f"graph is {depth:,} nodes deep: the stack limit was raised from {soft / 2**20:.0f} to "
         f"{target / 2**20:.0f} MiB so that torch can free it later without crashing."
     )
-
-
-def _depth(nodes: list[GraphNode]) -> int:
-    """Nodes on the longest path from the root to a leaf (the root alone: 1), by Kahn's order."""
-    count = len(nodes)
-    indegree = [0] * (count + 1)
-    for node in nodes:
-        for child in node.children:
-            if child is not None:
-                indegree[child] += 1
-    level = [0] * (count + 1)
-    level[1] = 1
-    ready = [1]
-    deepest = 1
-    while ready:
-        node_id = ready.pop()
-        here = level[node_id]
-        if here > deepest:
-            deepest = here
-        for child in nodes[node_id - 1].children:
-            if child is None:
-                continue
-            if here + 1 > level[child]:
-                level[child] = here + 1
-            indegree[child] -= 1
-            if not indegree[child]:
-                ready.append(child)
-    return deepest
 
 
 # -- names of leaves -------------------------------------------------------------------------------

@@ -224,6 +224,7 @@ class AutodiffMagics(Magics):
     text_nodes = Int(_DEFAULTS.text_nodes, help="Most graph nodes printed as text.").tag(config=True)
     html_budget = Int(_DEFAULTS.html_budget, help="Most characters of one report's static HTML.").tag(config=True)
     page_size = Int(_DEFAULTS.page_size, help="Children shown per page in a widget tree.").tag(config=True)
+    graph_details = Int(_DEFAULTS.graph_details, help="Graph nodes (the first, depth-first) whose shape, saved values and gradient are recorded.").tag(config=True)
     fingerprint_budget = Int(_DEFAULTS.fingerprint_budget, help="%%alias_check: largest object (bytes) it fingerprints.").tag(config=True)
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ class Settings:
     html_budget: int = 200_000
     #: widget tree: children shown per page before "show more"
     page_size: int = 50
+    #: grad_fn graphs: nodes (the first, depth-first) whose shape, saved values and gradient are recorded
+    graph_details: int = 500
     #: %%alias_check: largest object (bytes) fingerprinted before and after the cell
     fingerprint_budget: int = 256 * 2**20
 

@@ -6,7 +6,8 @@ and a "same as #7 mul" line wherever it is met again, so a graph with 2⁶⁰ pa
 linear in its nodes. Every walk here is iterative (explicit stacks), so a 100,000-deep chain
 needs no recursion. The text is cut at ``text_depth``/``text_nodes`` and the HTML at
 ``html_budget`` characters, each with a line saying what was left out; the widget builds rows
-only when they are opened and pages wide nodes.
+only when they are opened and pages wide nodes. Nodes past the walk's detail budget
+(``graph_details``) are shown with their structure and "details not recorded" in every view.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .common import STYLE, esc, fmt_int, fmt_num, fmt_shape
 if TYPE_CHECKING:
     from ..graph import GraphNode, GraphReport
 
-__all__ = ["to_text", "to_html", "to_widget", "GraphTree", "node_line", "summary_text", "header_text"]
+__all__ = ["to_text", "to_html", "to_widget", "GraphTree", "node_line", "summary_text", "header_text", "not_recorded"]
 
 #: nested <details> deeper than this are not emitted (browsers flatten very deep markup)
 HTML_MAX_DEPTH = 64
@@ -52,7 +53,7 @@ def summary_text(summary: dict[str, Any] | None, long: bool = False) -> str:
         if "layout" in summary:
             text += f" {summary['layout']}"
         if "min" in summary:
-            text += f" min {fmt_num(summary['min'], 4)} max {fmt_num(summary['max'], 4)} mean {fmt_num(summary['mean'], 4)}"
+            text += f" min {fmt_num(summary['min'], 4)} max {fmt_num(summary['max'], 4)}"
         elif "true" in summary:
             text += f" ({fmt_int(summary['true'])} true)"
         if long:
@@ -102,6 +103,13 @@ def _flow_text(node: GraphNode) -> str:
     return text
 
 
+def not_recorded(limit: int, long: bool = False) -> str:
+    """What a node past the detail budget shows instead of its shape, saved values and gradient."""
+    if long:
+        return f"details not recorded: beyond the first {fmt_int(limit)} nodes; raise %config AutodiffMagics.graph_details"
+    return f"details not recorded (beyond the first {fmt_int(limit)} nodes)"
+
+
 def _meta_text(node: GraphNode) -> str:
     if node.shape is None and node.dtype is None:
         return ""
@@ -109,9 +117,14 @@ def _meta_text(node: GraphNode) -> str:
     return " ".join(p for p in (shape, node.dtype, node.device) if p)
 
 
-def node_line(node: GraphNode, flow: bool) -> str:
-    """One node on one line: ``#12 pow · PowBackward0 · () float64 cpu · saved … · grad 5 → 135``."""
+def node_line(node: GraphNode, flow: bool, limit: int | None = None) -> str:
+    """One node on one line: ``#12 pow · PowBackward0 · () float64 cpu · saved … · grad 5 → 135``.
+
+    ``limit``: the report's detail budget, named on nodes past it."""
     parts = [f"#{node.id} {node.label()}", node.name]
+    if not node.detailed:
+        parts.append(not_recorded(limit or 0))
+        return " · ".join(parts)
     meta = _meta_text(node)
     if meta:
         parts.append(meta)
@@ -143,6 +156,8 @@ def header_text(report: GraphReport) -> str:
         f"({fmt_int(ops)} operation{'s' if ops != 1 else ''} + {fmt_int(len(leaves))} {leaf_word}"
         f"{': ' + shown if shown else ''}), depth {fmt_int(report.depth)}"
     )
+    if report.detailed < count:
+        text += f"; details for the first {fmt_int(report.detailed)}"
     if report.flow:
         text += "; grad a → b: gradient received → passed on to its inputs"
     return text
@@ -174,7 +189,7 @@ def _text_lines(report: GraphReport, max_depth: int, max_lines: int) -> list[str
             continue
         shown[node_id] = 1
         level = f"[level {depth + 1}] " if depth >= INDENT_LEVELS else ""
-        lines.append(head + level + node_line(node, report.flow))
+        lines.append(head + level + node_line(node, report.flow, report.details_limit))
         kids = [c for c in node.children if c is not None]
         if not kids:
             continue
@@ -246,7 +261,7 @@ def to_html(report: GraphReport, *, style: bool = True) -> str:
             opened = " open" if open_all or depth < 2 else ""
             fragment = (
                 f'<details id="{uid}-n{node.id}"{opened}><summary>{_summary_html(node, report.flow)}</summary>'
-                f"{_details_html(node, report.flow)}"
+                f"{_details_html(node, report.flow, report.details_limit)}"
             )
             if deeper:
                 fragment += f'<div class="muted">⋯ {_inputs(len(kids))} deeper than {HTML_MAX_DEPTH} levels, not shown</div>'
@@ -285,6 +300,8 @@ def to_html(report: GraphReport, *, style: bool = True) -> str:
 
 def _summary_html(node: GraphNode, flow: bool) -> str:
     text = f"<b>#{node.id}</b> {esc(node.label())} <span class=\"muted mono\">{esc(node.name)}</span>"
+    if not node.detailed:
+        return text + ' · <span class="muted">details not recorded</span>'
     meta = _meta_text(node)
     if meta:
         text += f" · <span class=\"mono\">{esc(meta)}</span>"
@@ -293,17 +310,20 @@ def _summary_html(node: GraphNode, flow: bool) -> str:
     return text
 
 
-def _detail_rows(node: GraphNode, flow: bool) -> list[tuple[str, str]]:
-    """(what, value) rows shared by the HTML details and the widget's details."""
+def _detail_rows(node: GraphNode, flow: bool, limit: int | None = None) -> list[tuple[str, str]]:
+    """(what, value) rows of the widget's details (``limit``: the detail budget)."""
     rows: list[tuple[str, str]] = []
     if node.kind == "leaf":
         rows.append(("variable", node.variable or "(not found in your namespace)"))
     elif node.kind == "custom":
         rows.append(("custom Function", f"{node.op}.backward"))
+    if not node.detailed:
+        rows.append(("details", not_recorded(limit or 0, long=True).removeprefix("details ")))
+        flow = False
     meta = _meta_text(node)
     if meta:
         what = "variable's shape" if node.kind == "leaf" else "forward produced"
-        rows.append((what, meta + (f" (first of {node.outputs} outputs)" if node.outputs > 1 else "")))
+        rows.append((what, meta + (f" (first of {node.outputs} outputs)" if node.outputs and node.outputs > 1 else "")))
     for key, value in node.saved.items():
         rows.append((f"saved {key}", summary_text(value, long=True)))
     if flow:
@@ -322,11 +342,14 @@ def _detail_rows(node: GraphNode, flow: bool) -> list[tuple[str, str]]:
     return rows
 
 
-def _details_html(node: GraphNode, flow: bool) -> str:
+def _details_html(node: GraphNode, flow: bool, limit: int | None = None) -> str:
     """One muted line under the summary: what the node saved and where its gradient went."""
     parts = []
     if node.kind == "leaf" and not node.variable:
         parts.append("its variable was not found in your namespace")
+    if not node.detailed:
+        parts.append(not_recorded(limit or 0, long=True))
+        flow = False
     if node.saved:
         parts.append("saved " + ", ".join(f"{k}={summary_text(v)}" for k, v in node.saved.items()))
     if flow and node.grad is not None and node.grad["passed"]:
@@ -334,7 +357,7 @@ def _details_html(node: GraphNode, flow: bool) -> str:
         for child, s in zip(node.children, node.grad["passed"]):
             sent.append(f"{summary_text(s)} to #{child}" if child is not None else "nothing to a constant")
         parts.append("passed " + ", ".join(sent))
-    if node.outputs > 1:
+    if node.outputs is not None and node.outputs > 1:
         parts.append(f"{node.outputs} outputs (the shape shown is the first's)")
     if not parts:
         return ""
@@ -421,7 +444,9 @@ class GraphTree:
         meta = _meta_text(node)
         if meta:
             parts.append(meta)
-        if self.report.flow:
+        if not node.detailed:
+            parts.append("details not recorded")
+        elif self.report.flow:
             parts.append(_flow_text(node))
         return f"{arrow} {level}" + " · ".join(parts)
 
@@ -440,7 +465,7 @@ class GraphTree:
     def _details_row(self, node_id: int, depth: int) -> _Row:
         row = _Row("details", node_id, depth)
         node = self.report.node(node_id)
-        rows = _detail_rows(node, self.report.flow)
+        rows = _detail_rows(node, self.report.flow, self.report.details_limit)
         body = "<br>".join(f'<span style="color:#666">{esc(k)}:</span> <code>{esc(v)}</code>' for k, v in rows)
         html = f'<div style="font-size:12px;line-height:1.45">{body or "(nothing saved)"}</div>'
         row.widget = self._w.HTML(html, layout=self._w.Layout(margin=f"0 0 4px {min(depth, INDENT_LEVELS) * 18 + 22}px"))
