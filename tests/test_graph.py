@@ -11,6 +11,7 @@ import textwrap
 import pytest
 import torch
 
+from .graphs import chain, diamond
 import autodiff_magics as adm
 from autodiff_magics.errors import InputError
 from autodiff_magics.graph import GraphReport, capture_flow, grad_graph, op_name
@@ -267,20 +268,6 @@ def test_checkpointed_saved_tensors_are_not_unpacked():
 # -- big graphs ------------------------------------------------------------------------------------
 
 
-def chain(n: int):
-    x = torch.randn(4, requires_grad=True)
-    y = x
-    for _ in range(n):
-        y = y * 1.0001
-    return x, y
-
-
-def diamond(k: int):
-    x = torch.randn(4, dtype=torch.float64, requires_grad=True)
-    y = x
-    for _ in range(k):
-        y = y * y + y
-    return x, y
 
 
 def test_100k_deep_chain_walks_without_recursion():

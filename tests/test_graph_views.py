@@ -7,6 +7,7 @@ import re
 import pytest
 import torch
 
+from .graphs import chain, diamond
 from autodiff_magics.graph import capture_flow, grad_graph
 from autodiff_magics.report import WIDGET_MIME
 from autodiff_magics.views.graph import HTML_MAX_DEPTH, GraphTree, to_html, to_text
@@ -31,20 +32,6 @@ def flow(x):
     return cap.report()
 
 
-def chain(n: int):
-    x = torch.randn(4, requires_grad=True)
-    y = x
-    for _ in range(n):
-        y = y * 1.0001
-    return x, y
-
-
-def diamond(k: int):
-    x = torch.randn(4, dtype=torch.float64, requires_grad=True)
-    y = x
-    for _ in range(k):
-        y = y * y + y
-    return x, y
 
 
 @pytest.fixture
