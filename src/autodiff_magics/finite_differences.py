@@ -54,9 +54,15 @@ def _shifted(points: Mapping[str, Any], name: str, flat_index: int, value: float
     return {**points, name: moved}
 
 
+_NUMPY_FLOATS = {"torch.float64": np.float64, "torch.float32": np.float32, "torch.float16": np.float16}
+
+
 def _representable(x: float, h: float, dtype: Any) -> float:
     """The step actually taken once x + h is rounded to the dtype."""
-    import torch
+    rounding = _NUMPY_FLOATS.get(str(dtype))
+    if rounding is not None:
+        return float(rounding(x + h)) - x
+    import torch  # bfloat16 has no NumPy twin
 
     return float(torch.tensor(x + h, dtype=dtype)) - x
 

@@ -104,6 +104,9 @@ def parse(magic_func: Callable, line: str) -> argparse.Namespace:
     ``--step -1e-3`` is passed as ``--step=-1e-3``: argparse would take ``-1e-3`` for an option
     and say "expected one argument" instead of the real complaint (a negative step)."""
     parser = magic_func.parser
+    if parser.usage is None:
+        # parse_intermixed_args formats the usage text on every call unless it is set
+        parser.usage = parser.format_usage().removeprefix("usage: ").strip()
     words = split_line(line)
     joined: list[str] = []
     i = 0
