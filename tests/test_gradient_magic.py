@@ -246,3 +246,24 @@ def test_loading_imports_nothing_heavy_and_unload_leaves_nothing():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
+
+
+def test_ctrl_c_in_the_cell_leaves_everything_as_it_was(ip):
+    run(ip, textwrap.dedent('''
+        import torch
+        w = torch.tensor([1.0, 2.0], requires_grad=True)
+        calls = []
+        def interrupt_on_third_call(v):
+            calls.append(1)
+            if len(calls) == 3:      # the third run of the cell is the autograd one, under our function mode
+                raise KeyboardInterrupt
+            return v
+    '''))
+    before = _state(ip)
+    result, captured = run(ip, "%%gradient --wrt w\n(interrupt_on_third_call(w) ** 2).sum()")
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    ip.user_ns.pop("calls").clear()
+    after = _state(ip)
+    before[0].discard("calls")
+    assert _same_state(before, after)
+    assert ip.user_ns["w"].grad is None and ip.user_ns["w"].requires_grad
