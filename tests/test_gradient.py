@@ -60,16 +60,21 @@ def test_expect_as_formula_in_the_variables():
     assert r.methods["expect"].gradient["x"].tolist() == [9.0, -8.0, 138.0]
 
 
-class WrongCube(torch.autograd.Function):
-    @staticmethod
+def cube_function(factor: float, name: str) -> type[torch.autograd.Function]:
+    """x³ as a custom Function whose hand-written backward is factor·x² (right when factor is 3)."""
+
     def forward(ctx, a):
         ctx.save_for_backward(a)
         return a**3
 
-    @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g * 2 * a**2  # the right backward is 3·a²
+        return g * factor * a**2
+
+    return type(name, (torch.autograd.Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+
+
+WrongCube = cube_function(2.0, "WrongCube")
 
 
 def test_custom_function_with_wrong_backward_is_flagged():
@@ -83,18 +88,7 @@ def test_custom_function_with_wrong_backward_is_flagged():
 
 
 def test_custom_function_with_right_backward_agrees():
-    class Cube(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, a):
-            ctx.save_for_backward(a)
-            return a**3
-
-        @staticmethod
-        def backward(ctx, g):
-            (a,) = ctx.saved_tensors
-            return g * 3 * a**2
-
-    r = adm.gradient("Cube.apply(x).sum()", namespace={"Cube": Cube}, x=[1.0, 2.0])
+    r = adm.gradient("Cube.apply(x).sum()", namespace={"Cube": cube_function(3.0, "Cube")}, x=[1.0, 2.0])
     assert r.agree, r.explanations
 
 
