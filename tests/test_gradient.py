@@ -327,3 +327,34 @@ def test_user_tensor_is_never_touched():
     assert x.grad is None and x.requires_grad and x._version == version and x.tolist() == [1.0, 2.0, 3.0]
     assert x.dtype == torch.float32
     assert "x is float32; checked in float64 (use --dtype to change)" in r.notes
+
+
+def test_batched_differences_equal_one_by_one_and_fall_back_when_vmap_cannot():
+    from autodiff_magics.cell import CellFunction
+    from autodiff_magics.differentiation import _Run
+    from autodiff_magics.finite_differences import per_coordinate
+
+    point = {"x": torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)}
+    cells = (
+        (F2, True),
+        ("(x * x.sum().item()).sum()", False),  # .item() inside vmap raises
+        ("if x[0] > 0:\n    y = x**3\nelse:\n    y = x\ny.sum()", False),  # so does a branch on a value
+    )
+    for source, batchable in cells:
+        cell = CellFunction(source, {})
+        run = _Run(cell, point, torch.float64, torch.finfo(torch.float64).eps, [])
+        f0 = run.evaluate(point)
+        calls = []
+
+        def counting(v, run=run):
+            calls.append(1)
+            return run.evaluate(v)
+
+        for scheme in ("central", "forward"):
+            calls.clear()
+            batched = per_coordinate(counting, point, scheme, run.eps, f0, evaluate_batch=run.evaluate_batch)
+            assert (len(calls) == 0) == batchable, (source, scheme, len(calls))
+            single = per_coordinate(run.evaluate, point, scheme, run.eps, f0)
+            np.testing.assert_array_equal(batched.gradient["x"], single.gradient["x"])
+            np.testing.assert_array_equal(batched.error["x"], single.error["x"])
+            assert batched.evaluations == single.evaluations == 3 * (4 if scheme == "central" else 2)

@@ -447,6 +447,20 @@ class _Run:
             out = self.cell(variables)
         return _scalar(out, strict=False)
 
+    def evaluate_batch(self, batched: Mapping[str, Any]) -> list[float]:
+        """f at a batch of points (leading dimension) through ``torch.func.vmap``; raises when
+        the cell does something vmap cannot batch, and the caller then goes one by one."""
+        import torch
+        from torch.func import vmap
+
+        rows = next(iter(batched.values())).shape[0]
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # vmap's notes on slow fallbacks are ours, not the cell's
+            out = vmap(lambda variables: self.cell(variables))(dict(batched))
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (rows,) or out.is_complex():
+            raise ValueError("f is not one real number per point")
+        return out.detach().double().cpu().tolist()
+
     def value(self) -> float:
         """f at the point; refuses results that are not one real number, with the reason."""
         import torch
@@ -656,7 +670,7 @@ def _run_differences(scheme: str) -> Callable[..., MethodResult]:
         from .finite_differences import per_coordinate
 
         try:
-            d = per_coordinate(run.evaluate, run.points, scheme, run.eps, run.f0, relative_step=step)
+            d = per_coordinate(run.evaluate, run.points, scheme, run.eps, run.f0, relative_step=step, evaluate_batch=run.evaluate_batch)
         except CellError as e:
             return MethodResult(scheme, "failed", f"the cell failed at a shifted point: {e}")
         except InputError as e:

@@ -5,8 +5,9 @@ Each coordinate gets its own step, scaled to the coordinate and suited to the dt
 A second step of 2h gives Richardson's estimate of the truncation error; round-off is bounded by
 ε·|f|/h. The directional check (as JAX's ``check_grads`` does) compares a gradient with central
 differences along a few random directions, so a million-parameter gradient costs a dozen
-evaluations. Measured here before choosing a plain loop: ``torch.func.vmap`` over the 2n
-perturbed inputs was slower at n = 100 and n = 10⁴ and needs O(n²) memory.
+evaluations. Per-coordinate differences evaluate their shifted points in one ``torch.func.vmap``
+batch when f allows it and the batch is small (see :func:`_evaluate_all` for the measurements),
+and one by one otherwise.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def _representable(x: float, h: float, dtype: Any) -> float:
     return float(torch.tensor(x + h, dtype=dtype)) - x
 
 
+#: most elements the batched evaluation may hold at once (shifted copies × elements per copy)
+BATCH_ELEMENTS = 1 << 23
+
+EvaluateBatch = Callable[[Mapping[str, Any]], list[float]]
+
+
 def per_coordinate(
     evaluate: Evaluate,
     points: Mapping[str, Any],
@@ -74,59 +81,87 @@ def per_coordinate(
     eps: float,
     f0: float,
     relative_step: float | None = None,
+    evaluate_batch: EvaluateBatch | None = None,
 ) -> Differences:
     """Central or forward differences for every coordinate of every variable.
 
     ``evaluate`` runs f at a dict of tensors and returns a float; ``points`` are tensors that
-    are never modified (each evaluation gets a changed copy)."""
+    are never modified (each evaluation gets a changed copy). ``evaluate_batch``, when given,
+    runs f on a batch of points at once (``torch.func.vmap``) and may raise to say it cannot:
+    the shifted points are then evaluated one by one."""
     rel = relative_step if relative_step is not None else default_step(scheme, eps)
-    grads: dict[str, np.ndarray] = {}
-    errors: dict[str, np.ndarray] = {}
-    steps: dict[str, np.ndarray] = {}
-    kinks: list[tuple[str, tuple[int, ...], float, float]] = []
-    evaluations = 0
-    worst_roundoff_share = 0.0
+    plan: list[tuple[str, int, list[float]]] = []  # (variable, flat index, actual steps)
+    shifts: list[tuple[str, int, float]] = []  # (variable, flat index, shifted value)
     for name, x in points.items():
-        values = x.detach().reshape(-1).cpu().double().tolist()
-        g = np.empty(len(values))
-        err = np.empty(len(values))
-        hs = np.empty(len(values))
-        for i, xi in enumerate(values):
+        for i, xi in enumerate(x.detach().reshape(-1).cpu().double().tolist()):
             h = _representable(xi, rel * max(1.0, abs(xi)), x.dtype)
             if h == 0.0:
                 h = _representable(xi, 4 * eps * max(1.0, abs(xi)), x.dtype)
             h2 = _representable(xi, 2 * h, x.dtype)
-            fp = evaluate(_shifted(points, name, i, xi + h))
-            fp2 = evaluate(_shifted(points, name, i, xi + h2))
-            if scheme == "central":
-                hm = -_representable(xi, -h, x.dtype)
-                hm2 = -_representable(xi, -h2, x.dtype)
-                fm = evaluate(_shifted(points, name, i, xi - hm))
-                fm2 = evaluate(_shifted(points, name, i, xi - hm2))
-                evaluations += 4
-                d1 = (fp - fm) / (h + hm)
-                d2 = (fp2 - fm2) / (h2 + hm2)
-                truncation = abs(d1 - d2) / 3
-                scale = max(abs(fp), abs(fm), abs(fp2), abs(fm2), abs(f0))
-                roundoff = 4 * eps * scale / (h + hm)
-                kink = _kink(f0, fp, fm, fp2, fm2, h, hm, h2, hm2, eps, scale)
-                if kink is not None:
-                    kinks.append((name, tuple(int(k) for k in np.unravel_index(i, tuple(x.shape))), *kink))
-            else:
-                evaluations += 2
-                d1 = (fp - f0) / h
-                d2 = (fp2 - f0) / h2
-                truncation = abs(d2 - d1)
-                scale = max(abs(fp), abs(fp2), abs(f0))
-                roundoff = 4 * eps * scale / h
-            g[i] = d1
-            err[i] = truncation + roundoff
-            hs[i] = h
-            if err[i] > 0 and math.isfinite(err[i]):
-                worst_roundoff_share = max(worst_roundoff_share, roundoff / err[i])
-        shape = tuple(x.shape)
-        grads[name], errors[name], steps[name] = g.reshape(shape), err.reshape(shape), hs.reshape(shape)
-    return Differences(scheme, grads, errors, steps, rel, evaluations, kinks, worst_roundoff_share)
+            # the steps as taken once x + step is rounded: +h, +2h (and -h, -2h for central)
+            taken = [h, _representable(xi, -h, x.dtype), h2, _representable(xi, -h2, x.dtype)] if scheme == "central" else [h, h2]
+            plan.append((name, i, taken))
+            shifts.extend((name, i, xi + t) for t in taken)
+    values = iter(_evaluate_all(evaluate, evaluate_batch, points, shifts))
+
+    grads = {name: np.empty(tuple(x.shape)) for name, x in points.items()}
+    errors = {name: np.empty(tuple(x.shape)) for name, x in points.items()}
+    steps = {name: np.empty(tuple(x.shape)) for name, x in points.items()}
+    kinks: list[tuple[str, tuple[int, ...], float, float]] = []
+    worst_roundoff_share = 0.0
+    for name, i, taken in plan:
+        if scheme == "central":
+            fp, fm, fp2, fm2 = (next(values) for _ in range(4))
+            h, hm, h2, hm2 = taken[0], -taken[1], taken[2], -taken[3]
+            d1 = (fp - fm) / (h + hm)
+            d2 = (fp2 - fm2) / (h2 + hm2)
+            truncation = abs(d1 - d2) / 3
+            scale = max(abs(fp), abs(fm), abs(fp2), abs(fm2), abs(f0))
+            roundoff = 4 * eps * scale / (h + hm)
+            kink = _kink(f0, fp, fm, fp2, fm2, h, hm, h2, hm2, eps, scale)
+            if kink is not None:
+                kinks.append((name, tuple(int(k) for k in np.unravel_index(i, grads[name].shape)), *kink))
+        else:
+            fp, fp2 = next(values), next(values)
+            h, h2 = taken
+            d1 = (fp - f0) / h
+            d2 = (fp2 - f0) / h2
+            truncation = abs(d2 - d1)
+            scale = max(abs(fp), abs(fp2), abs(f0))
+            roundoff = 4 * eps * scale / h
+        err = truncation + roundoff
+        grads[name].reshape(-1)[i], errors[name].reshape(-1)[i], steps[name].reshape(-1)[i] = d1, err, h
+        if err > 0 and math.isfinite(err):
+            worst_roundoff_share = max(worst_roundoff_share, roundoff / err)
+    return Differences(scheme, grads, errors, steps, rel, len(shifts), kinks, worst_roundoff_share)
+
+
+def _evaluate_all(
+    evaluate: Evaluate, evaluate_batch: EvaluateBatch | None, points: Mapping[str, Any], shifts: list[tuple[str, int, float]]
+) -> list[float]:
+    """f at every shifted point: in one batch when f allows it and the batch is small enough.
+
+    Measured on this project's 2-core machine (float64, f = Σ sin(x)·x², central differences):
+    batched with vmap 0.9 ms against 12.3 ms one by one at n = 100, but 6.5 s against 2.0 s at
+    n = 10⁴, where the n × n batch no longer fits in cache (and needs O(n²) memory)."""
+    total = sum(int(x.numel()) for x in points.values())
+    if evaluate_batch is not None and len(shifts) * total <= BATCH_ELEMENTS:
+        import torch
+
+        rows = len(shifts)
+        batched = {name: x.detach().reshape(1, -1).repeat(rows, 1) for name, x in points.items()}
+        for name, flat in batched.items():
+            picked = [(k, i, v) for k, (n, i, v) in enumerate(shifts) if n == name]
+            if picked:
+                ks, idx, vals = zip(*picked)
+                flat[list(ks), list(idx)] = torch.tensor(vals, dtype=flat.dtype, device=flat.device)
+        try:
+            values = evaluate_batch({name: b.reshape(rows, *points[name].shape) for name, b in batched.items()})
+        except Exception:  # f does something vmap cannot batch (.item(), a branch on a value, NumPy): one by one
+            values = None
+        if values is not None and len(values) == rows:
+            return values
+    return [evaluate(_shifted(points, name, i, value)) for name, i, value in shifts]
 
 
 def _kink(f0, fp, fm, fp2, fm2, h, hm, h2, hm2, eps, scale) -> tuple[float, float] | None:
