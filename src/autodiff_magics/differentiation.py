@@ -954,7 +954,7 @@ def _explain(
             continue
         if kinks or fd_kink_labels or (explained and method != "autograd" and reference == "autograd"):
             continue
-        if method in ("central", "forward", "directional") and run.dt != _float64() and results[method].details.get("roundoff_share", 0) > 0.5:
+        if method in ("central", "forward", "directional") and run.eps > 1e-15 and results[method].details.get("roundoff_share", 0) > 0.5:
             out.append(
                 f"{method} differences in {str(run.dt).replace('torch.', '')} are dominated by round-off at this step "
                 f"(about ε·|f|/h); the step that suits this dtype is ≈ {_suited_step(method, run.eps):.2g}·max(1, |x|) "
@@ -989,12 +989,6 @@ def _autograd_is_odd(results: dict[str, MethodResult], reference: str, per_metho
 def _join(words: Sequence[str]) -> str:
     """a, b and c"""
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def _float64():
-    import torch
-
-    return torch.float64
 
 
 def _suited_step(method: str, eps: float) -> float:

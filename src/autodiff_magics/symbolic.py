@@ -152,10 +152,6 @@ def _binary(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], SymbolicArray
     return apply
 
 
-def _as_int(value: Any) -> int:
-    return int(value)
-
-
 def _decide(expr: Any) -> bool:
     """Decide a condition at the point (a branch in the cell follows the path taken there)."""
     trace = _TRACE.get()

@@ -37,31 +37,21 @@ def _label(name: str, index: tuple[int, ...]) -> str:
 
 
 def _components(report) -> Iterator[tuple[str, str, tuple[int, ...]] | None]:
-    """(label, variable, index) of the components to list; None marks the gap of a long list."""
-    total = sum(v.numel for v in report.variables.values())
-    head = MAX_ROWS - 4 if total > MAX_ROWS else total
-    shown = 0
-    rows: list[tuple[str, str, tuple[int, ...]]] = []
-    tail: list[tuple[str, str, tuple[int, ...]]] = []
-    for v in report.variables.values():
-        for flat in range(v.numel):
-            if shown < head:
-                idx = tuple(int(i) for i in np.unravel_index(flat, v.shape)) if v.shape else ()
-                rows.append((_label(v.name, idx), v.name, idx))
-            shown += 1
-    if total > MAX_ROWS:
-        remaining = 3
-        for v in reversed(list(report.variables.values())):
-            for flat in range(v.numel - 1, -1, -1):
-                if remaining == 0:
-                    break
-                idx = tuple(int(i) for i in np.unravel_index(flat, v.shape)) if v.shape else ()
-                tail.insert(0, (_label(v.name, idx), v.name, idx))
-                remaining -= 1
-    yield from rows
-    if tail:
-        yield None
-        yield from tail
+    """(label, variable, index) of the components to list: all of them, or for a long list the
+    first ones, None for the gap, and the last three."""
+    variables = list(report.variables.values())
+    total = sum(v.numel for v in variables)
+    wanted = range(total) if total <= MAX_ROWS else [*range(MAX_ROWS - 4), None, *range(total - 3, total)]
+    for k in wanted:
+        if k is None:
+            yield None
+            continue
+        for v in variables:  # the variable holding the k-th component overall
+            if k < v.numel:
+                idx = tuple(int(i) for i in np.unravel_index(k, v.shape)) if v.shape else ()
+                yield _label(v.name, idx), v.name, idx
+                break
+            k -= v.numel
 
 
 def _bad_cells(report) -> set[tuple[str, str, tuple[int, ...]]]:
@@ -131,11 +121,13 @@ def to_text(report) -> str:
     if sym is not None:
         lines.append("")
         lines.append(f"f = {sym.expression}")
-        for label, var, idx in (c for c in _components(report) if c is not None):
-            d = sym.derivatives[var][idx] if idx else sym.derivatives[var][()]
-            exact = sym.exact_gradient[var][idx] if idx else sym.exact_gradient[var][()]
-            name = _pretty_partial(var, idx)
-            lines.append(f"∂f/∂{name} = {d}" + (f" = {exact}" if exact != d else ""))
+        for comp in _components(report):
+            if comp is None:
+                lines.append("⋮")
+                continue
+            _, var, idx = comp
+            d, exact = sym.derivatives[var][idx], sym.exact_gradient[var][idx]
+            lines.append(f"∂f/∂{_pretty_partial(var, idx)} = {d}" + (f" = {exact}" if exact != d else ""))
     methods = _with_gradient(report)
     if methods:
         bad = _bad_cells(report)
@@ -217,14 +209,13 @@ def _formulas_html(report, latex: bool) -> str:
             items.append("<div>⋮</div>")
             continue
         _, var, idx = comp
-        key = idx if idx else ()
-        exact = sym.exact_gradient[var][key]
+        exact = sym.exact_gradient[var][idx]
         if latex:
-            d = sym.derivatives_latex[var][key]
+            d = sym.derivatives_latex[var][idx]
             sym_name = _latex_symbol(var, idx)
             items.append(f"<div>$\\dfrac{{\\partial f}}{{\\partial {esc(sym_name)}}} = {esc(d)}$ <span class='muted'>= {esc(exact)}</span></div>")
         else:
-            d = sym.derivatives[var][key]
+            d = sym.derivatives[var][idx]
             items.append(f"<div class='mono'>∂f/∂{esc(_pretty_partial(var, idx))} = {esc(d)} = {esc(exact)}</div>")
     return "".join(items)
 
