@@ -285,9 +285,9 @@ def gradient(
             results[name] = _timed(name, lambda name=name: _METHOD_RUNNERS[name](run, step=step, expect=expect, namespace=namespace, directions=directions, seed=seed))
         for name, reason in _skipped(methods, run.numel, symbolic_limit, fd_limit).items():
             results.setdefault(name, MethodResult(name, "skipped", reason))
-        reference = "symbolic" if results.get("symbolic", MethodResult("", "")).status == "ok" else "autograd"
-        if results.get(reference) is None or results[reference].status != "ok":
-            reference = next((m for m in ("central", "forward") if m in results and results[m].status == "ok"), reference)
+        reference = "symbolic" if _ok(results, "symbolic") else "autograd"
+        if not _ok(results, reference):
+            reference = next((m for m in ("central", "forward") if _ok(results, m)), reference)
         verdict = _compare(run, results, reference, rtol, atol, value)
         study_result = _study(run, results, reference, value, step) if study else None
     ordered = {m: results[m] for m in METHODS if m in results}
@@ -300,7 +300,7 @@ def gradient(
         },
         reference=reference,
         methods=ordered,
-        agree=not verdict.disagreements and not verdict.suspects and math.isfinite(value) and results.get(reference, MethodResult("", "")).status == "ok",
+        agree=verdict.agree,
         verdict=verdict.headline,
         explanations=verdict.explanations,
         disagreements=verdict.disagreements,
@@ -313,6 +313,10 @@ def gradient(
         tolerance=verdict.tolerance,
         suspects=verdict.suspects,
     )
+
+
+def _ok(results: Mapping[str, MethodResult], name: str) -> bool:
+    return name in results and results[name].status == "ok"
 
 
 # -- preparing the point ---------------------------------------------------------------------------
@@ -782,6 +786,8 @@ class _Verdict:
     disagreements: list[Disagreement]
     tolerance: str
     suspects: list[str] = field(default_factory=list)
+    #: every method agrees with a reference that ran, and f is finite
+    agree: bool = False
 
 
 def _compare(run: _Run, results: dict[str, MethodResult], reference: str, rtol: float | None, atol: float | None, value: float) -> _Verdict:
@@ -870,7 +876,8 @@ def _compare(run: _Run, results: dict[str, MethodResult], reference: str, rtol: 
         if run.symbolic_kinks or run.fd_kinks:
             headline = "f is not differentiable at the point: " + headline
     suspects += [m for m in inconclusive if m not in suspects]
-    return _Verdict(headline, explanations, disagreements, tolerance_text, suspects)
+    agree = not disagreements and not suspects and math.isfinite(value)
+    return _Verdict(headline, explanations, disagreements, tolerance_text, suspects, agree)
 
 
 def _compare_directional(run: _Run, m: MethodResult, ref: MethodResult, floor: float, rtol, atol, disagreements: list[Disagreement]) -> bool:
