@@ -414,6 +414,7 @@ class _Run:
         self.fd_kinks: list[tuple[str, tuple[int, ...], float, float]] = []
         self.cuts: list[str] = []
         self.custom_functions: list[str] = []
+        self.directions: list[dict[str, Any]] = []  # the directional check's random directions
         self.f0: float | None = None
 
     @contextmanager
@@ -884,9 +885,10 @@ def _compare_directional(run: _Run, m: MethodResult, ref: MethodResult, floor: f
     import torch
 
     ok = True
-    directions = getattr(run, "directions", [])
+    from .finite_differences import SAFETY
+
     expected, exp_err = [], []
-    for v in directions:
+    for v in run.directions:
         dot, err = 0.0, 0.0
         for var, g in ref.gradient.items():
             # directions are ±1, so |g·v| terms are |g| and the error bound is a plain sum
@@ -899,8 +901,6 @@ def _compare_directional(run: _Run, m: MethodResult, ref: MethodResult, floor: f
     diffs = m.details["differences"]
     errs = m.details["errors"]
     worst = 0.0
-    from .finite_differences import SAFETY
-
     for k, (d, e, x, xe) in enumerate(zip(diffs, errs, expected, exp_err)):
         diff = abs(d - x)
         worst = max(worst, diff)
@@ -961,7 +961,7 @@ def _explain(
             continue
         if kinks or fd_kink_labels or (explained and method != "autograd" and reference == "autograd"):
             continue
-        if method in ("central", "forward", "directional") and run.eps > 1e-15 and results[method].details.get("roundoff_share", 0) > 0.5:
+        if method in ("central", "forward", "directional") and run.eps > np.finfo(np.float64).eps and results[method].details.get("roundoff_share", 0) > 0.5:
             out.append(
                 f"{method} differences in {str(run.dt).replace('torch.', '')} are dominated by round-off at this step "
                 f"(about ε·|f|/h); the step that suits this dtype is ≈ {_suited_step(method, run.eps):.2g}·max(1, |x|) "
