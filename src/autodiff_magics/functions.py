@@ -4,9 +4,10 @@ Each function looks at its arguments and calls the matching library: torch for t
 symbolic array (SymPy underneath) while tracing, SymPy for SymPy expressions, NumPy otherwise.
 So a cell written once runs under autograd, finite differences and symbolic differentiation.
 
-    >>> from autodiff_magics.functions import sin
-    >>> float(sin(0.0))
-    0.0
+    >>> import torch
+    >>> from autodiff_magics.functions import NAMES
+    >>> NAMES["sin"](torch.tensor([0.0])), float(NAMES["sin"](0.0))
+    (tensor([0.]), 0.0)
 """
 
 from __future__ import annotations
