@@ -513,3 +513,13 @@ def test_loading_the_extension_imports_nothing_heavy():
 def test_device_chunks_are_larger():
     assert T._chunk_elements(torch.empty(1, device="meta")) == T.DEVICE_CHUNK
     assert T._chunk_elements(torch.empty(1)) == T.CPU_CHUNK_BYTES // 4
+
+
+def test_advice_for_an_expression_calls_its_method_on_the_whole_expression(ip):
+    ip.run_cell("import torch, numpy as np\nw = torch.ones(3, requires_grad=True)\nz = np.zeros(4)")
+    r = ip.run_line_magic("tensorinfo", "w*2")
+    assert any("call (w*2).retain_grad()" in n for n in r.notes)
+    r = ip.run_line_magic("tensorinfo", "w[1:]*2")
+    assert any("call (w[1:]*2).retain_grad()" in n for n in r.notes)
+    pair = ip.run_line_magic("alias_check", "z z[1:]").pairs[0]
+    assert "z[1:].copy()" in pair.advice

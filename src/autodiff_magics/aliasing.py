@@ -39,6 +39,7 @@ from typing import Any
 
 from .errors import InputError
 from .report import Report
+from .views.common import receiver
 
 __all__ = ["AliasReport", "AliasPair", "AliasCellReport", "Watch", "alias_check", "watch", "RELATIONS"]
 
@@ -495,9 +496,7 @@ class AliasPair:
 
 
 def _copy_advice(r: Region) -> str:
-    if r.type.startswith("numpy"):
-        return f"{r.name}.copy()"
-    return f"{r.name}.clone()"
+    return f"{receiver(r.name)}.{'copy' if r.type.startswith('numpy') else 'clone'}()"
 
 
 def _advice(ra: Region, rb: Region) -> str:
@@ -506,7 +505,7 @@ def _advice(ra: Region, rb: Region) -> str:
         t, n = (rb, ra) if a_np else (ra, rb)
         return (
             f"for memory of its own, copy: {_copy_advice(n)} (NumPy) or {_copy_advice(t)} (torch); "
-            f"when converting, torch.tensor({n.name}) and {t.name}.clone().numpy() copy, "
+            f"when converting, torch.tensor({n.name}) and {receiver(t.name)}.clone().numpy() copy, "
             f"while torch.from_numpy, torch.as_tensor, .numpy() and np.asarray share"
         )
     return f"for memory of its own, copy: {_copy_advice(rb)} (or {_copy_advice(ra)})"

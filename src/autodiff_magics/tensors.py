@@ -30,6 +30,7 @@ from typing import Any
 
 from .errors import InputError
 from .report import Report
+from .views.common import receiver
 
 __all__ = ["TensorReport", "TensorsReport", "shape_words", "tensorinfo"]
 
@@ -361,7 +362,7 @@ def _from_tensor(t, name: str, namespace: dict | None, notes: list[str], *, is_g
     if t.requires_grad and not t.is_leaf and not is_grad:
         r.notes.append(
             f"{name} is the result of {r.grad_fn}: autograd keeps its graph (below); "
-            f"its .grad stays empty unless you call {name}.retain_grad()."
+            f"its .grad stays empty unless you call {receiver(name)}.retain_grad()."
         )
     if t.is_leaf or t.retains_grad:
         grad = t.grad

@@ -15,6 +15,7 @@ __all__ = [
     "fmt_seconds",
     "fmt_shape",
     "html_table",
+    "receiver",
     "Markup",
     "section_html",
     "text_table",
@@ -25,6 +26,18 @@ __all__ = [
 def esc(value: Any) -> str:
     """HTML-escape any value's text (quotes included)."""
     return html.escape(str(value), quote=True)
+
+
+def receiver(expr: str) -> str:
+    """``expr`` ready to have a method called on it: ``w*2`` becomes ``(w*2)``; ``x``, ``x.T``,
+    ``x[1:]`` and ``f(x)`` stay as they are."""
+    import ast
+
+    try:
+        node = ast.parse(expr, mode="eval").body
+    except SyntaxError:
+        return f"({expr})"
+    return expr if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)) else f"({expr})"
 
 
 def fmt_int(n: int) -> str:
