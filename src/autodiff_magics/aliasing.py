@@ -519,6 +519,11 @@ def relate(ra: Region, rb: Region) -> AliasPair:
     def independent(summary: str, meaning: str) -> AliasPair:
         return AliasPair(shares_memory=False, relation="independent", overlap_bytes=0, summary=summary, meaning=meaning, advice="nothing to do: they are already independent", **pair)
 
+    def disjoint(relation: str, summary: str, meaning: str) -> AliasPair:
+        """One allocation, no shared byte: safe to write, though each keeps the other's memory alive."""
+        advice = "nothing to do for writes; copy one to free the rest of the allocation"
+        return AliasPair(shares_memory=False, relation=relation, overlap_bytes=0, summary=summary, meaning=meaning, advice=advice, **pair)
+
     if ra.device != rb.device:
         cpu_side = [r for r in (ra, rb) if r.device == "cpu"]
         if cpu_side and any(r.type.startswith("numpy") for r in cpu_side):
@@ -538,14 +543,10 @@ def relate(ra: Region, rb: Region) -> AliasPair:
     storage_words = "the same storage" if ra.owner == rb.owner == "a torch storage" and ra.alloc == rb.alloc else "the same memory buffer"
     pair["how"] = [f"{r.name} is {r.made_from}" for r in (ra, rb) if r.made_from]
     if hull_lo >= hull_hi:
-        return AliasPair(
-            shares_memory=False,
-            relation="disjoint_separate",
-            overlap_bytes=0,
-            summary=f"{storage_words}, separate regions",
-            meaning=f"{a} and {b} are views of {storage_words} but cover separate bytes: writing to one never changes the other (both keep the whole allocation alive).",
-            advice="nothing to do for writes; copy one to free the rest of the allocation",
-            **pair,
+        return disjoint(
+            "disjoint_separate",
+            f"{storage_words}, separate regions",
+            f"{a} and {b} are views of {storage_words} but cover separate bytes: writing to one never changes the other (both keep the whole allocation alive).",
         )
     pair["overlap_range"] = (hull_lo - origin, hull_hi - origin)
     if la == lb:
@@ -586,14 +587,10 @@ def relate(ra: Region, rb: Region) -> AliasPair:
                 **pair,
             )
     if shared == 0:
-        return AliasPair(
-            shares_memory=False,
-            relation="disjoint_interleaved",
-            overlap_bytes=0,
-            summary=f"{storage_words}, no shared element (interleaved)",
-            meaning=f"{a} and {b} are views of {storage_words} whose elements interleave without touching (like x[::2] and x[1::2]): writing to one never changes the other.",
-            advice="nothing to do for writes; copy one to free the rest of the allocation",
-            **pair,
+        return disjoint(
+            "disjoint_interleaved",
+            f"{storage_words}, no shared element (interleaved)",
+            f"{a} and {b} are views of {storage_words} whose elements interleave without touching (like x[::2] and x[1::2]): writing to one never changes the other.",
         )
     size_a, size_b = la.size if la.nested else None, lb.size if lb.nested else None
     if shared == size_a and shared == size_b:
