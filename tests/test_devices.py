@@ -20,12 +20,18 @@ import pytest
 import torch
 from IPython.core.error import UsageError
 
+from autodiff_magics.errors import InputError
+
 try:
     from .conftest import run
 except ImportError:  # tests/ run as a plain directory
     from conftest import run
 
 core = importlib.import_module("autodiff_magics.device")
+inventory = importlib.import_module("autodiff_magics.device.inventory")
+moving = importlib.import_module("autodiff_magics.device.moving")
+names = importlib.import_module("autodiff_magics.device.names")
+system = importlib.import_module("autodiff_magics.device.system")
 
 GiB = 2**30
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +41,7 @@ NO_REAL_GPU = not torch.cuda.is_available() and not torch.backends.mps.is_availa
 @pytest.fixture(autouse=True)
 def keep_default_device():
     """No test may leave torch's default device changed."""
-    before = core._default_raw()
+    before = names._default_raw()
     yield
     torch.set_default_device(before)
 
@@ -80,7 +86,7 @@ def fake_cuda(
         p("torch.cuda.get_arch_list", return_value=list(archs))
         p("torch.version.cuda", new="12.4")
         p("torch.backends.cudnn.version", return_value=90100)
-        stack.enter_context(patch.object(core, "_nvml_installed", return_value=False))
+        stack.enter_context(patch.object(inventory, "_nvml_installed", return_value=False))
         if via_accelerator:
             p("torch.accelerator.current_accelerator", return_value=torch.device("cuda"))
         yield state
@@ -103,7 +109,7 @@ def test_report_on_this_machine_shows_the_cpu():
     assert cpu.threads == torch.get_num_threads()
     assert cpu.processors == len(os.sched_getaffinity(0))
     assert f"torch uses {torch.get_num_threads()} thread" in " ".join(cpu.details)
-    if Path("/proc/meminfo").exists() and core._cgroup_memory()[0] is None:
+    if Path("/proc/meminfo").exists() and system._cgroup_memory()[0] is None:
         assert cpu.memory_total == _meminfo_bytes("MemTotal")
         assert 0 < cpu.memory_free <= cpu.memory_total
     assert cpu.memory_process and cpu.memory_process > 10 * 2**20  # this process holds torch
@@ -135,12 +141,12 @@ def test_cpu_memory_respects_a_container_limit():
         "/sys/fs/cgroup/memory.max": f"{8 * GiB}\n",
         "/sys/fs/cgroup/memory.current": f"{2 * GiB}\n",
     }
-    with patch.object(core, "_read", side_effect=files.get):
-        total, free, limited = core._ram()
+    with patch.object(system, "_read", side_effect=files.get):
+        total, free, limited = system._ram()
     assert (total, free, limited) == (8 * GiB, 6 * GiB, True)
     files["/sys/fs/cgroup/memory.max"] = "max\n"
-    with patch.object(core, "_read", side_effect=files.get):
-        assert core._ram() == (32 * GiB, 30000000 * 1024, False)
+    with patch.object(system, "_read", side_effect=files.get):
+        assert system._ram() == (32 * GiB, 30000000 * 1024, False)
 
 
 def test_oversubscribed_threads_get_a_note():
@@ -181,7 +187,7 @@ def test_mocked_report_says_nothing_about_starting_cuda_when_it_had_started():
 
 
 def test_free_memory_comes_from_nvml_when_pynvml_is_there():
-    with fake_cuda(1) as state, patch.object(core, "_nvml_installed", return_value=True), patch(
+    with fake_cuda(1) as state, patch.object(inventory, "_nvml_installed", return_value=True), patch(
         "torch.cuda.device_memory_used", create=True, return_value=5 * GiB
     ):
         r = core.devices()
@@ -192,7 +198,7 @@ def test_free_memory_comes_from_nvml_when_pynvml_is_there():
 def test_cuda_built_but_no_gpu_visible():
     with patch("torch.cuda.is_available", return_value=False), patch("torch.version.cuda", new="12.4"):
         r = core.devices()
-        with pytest.raises(core.InputError) as e:
+        with pytest.raises(InputError) as e:
             core.resolve("cuda")
     row = r.device("cuda")
     assert row is not None and row.available is False
@@ -220,7 +226,7 @@ def test_a_gpu_newer_than_the_kernels_torch_ships_gets_a_note():
     ],
 )
 def test_arch_compatibility_rule(archs, cap, runs):
-    assert core._arch_runs(archs, *cap) is runs
+    assert inventory._arch_runs(archs, *cap) is runs
 
 
 def test_cuda_visible_devices_changed_after_cuda_started(monkeypatch):
@@ -236,7 +242,7 @@ def test_cuda_visible_devices_changed_after_cuda_started(monkeypatch):
     # before CUDA starts, the variable still takes effect: nothing to say
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     with patch("torch.cuda.is_initialized", return_value=False):
-        assert core._visible_devices_note() is None
+        assert inventory._visible_devices_note() is None
 
 
 def test_other_accelerators_through_torch_accelerator():
@@ -266,7 +272,7 @@ def test_mocked_apple_gpu_through_mps():
         s.enter_context(patch("torch.mps.current_allocated_memory", return_value=3 * GiB))
         r = core.devices()
         assert core.resolve("mps") == torch.device("mps")
-        with pytest.raises(core.InputError, match="There is no device 'mps:1' here; devices here: cpu, mps."):
+        with pytest.raises(InputError, match="There is no device 'mps:1' here; devices here: cpu, mps."):
             core.resolve("mps:1")
     mps = r.device("mps")
     assert (mps.memory_total, mps.memory_free, mps.memory_allocated, mps.memory_reserved) == (16 * GiB, 12 * GiB, 3 * GiB, 4 * GiB)
@@ -320,7 +326,7 @@ def test_device_meta_then_cpu_changes_where_new_tensors_go(ip):
     r = ip.run_line_magic("device", "CPU")  # any case
     assert (r.previous, r.default, r.changed) == ("meta", "cpu", True)
     assert torch.empty(2).device.type == "cpu"
-    assert core._default_raw() is None  # torch's own default again: no per-call cost left
+    assert names._default_raw() is None  # torch's own default again: no per-call cost left
 
 
 @pytest.mark.parametrize(
@@ -343,11 +349,11 @@ def test_mocked_cuda_3_lists_what_exists_and_changes_nothing(ip):
         with pytest.raises(UsageError) as e:
             ip.run_line_magic("device", "cuda:3")
     assert str(e.value) == "There is no device 'cuda:3' here; devices here: cpu, cuda:0, cuda:1."
-    assert core._default_raw() is None
+    assert names._default_raw() is None
 
 
 def test_mocked_set_default_to_cuda_1_and_auto(ip):
-    with fake_cuda(2), patch.object(core, "_probe") as probe:
+    with fake_cuda(2), patch.object(names, "_probe") as probe:
         r = ip.run_line_magic("device", "cuda:1")
         assert probe.call_args.args == (torch.device("cuda:1"),)
         assert (r.previous, r.default, r.changed) == ("cpu", "cuda:1", True)
@@ -366,7 +372,7 @@ def test_a_device_torch_cannot_use_fails_before_anything_changes(ip):
     with fake_cuda(1):
         with pytest.raises(UsageError, match="cuda:0 is present but torch cannot use it"):
             ip.run_line_magic("device", "cuda:0")
-    assert core._default_raw() is None
+    assert names._default_raw() is None
 
 
 def test_ctrl_c_while_setting_leaves_the_default(ip):
@@ -397,7 +403,7 @@ def test_move_copies_and_keeps_autograd_meaning():
     h = w * 2  # inside a graph
     v = x[0]  # a view of x
     ns = {"x": x, "w": w, "p": p, "h": h, "v": v, "alias": x}
-    r = core._move(ns, ["x", "w", "p", "h", "v", "alias"], torch.device("meta"))
+    r = moving._move(ns, ["x", "w", "p", "h", "v", "alias"], torch.device("meta"))
 
     assert all(ns[n].device.type == "meta" for n in ns)
     assert ns["w"].is_leaf and ns["w"].requires_grad and ns["w"].grad.device.type == "meta"
@@ -425,7 +431,7 @@ def test_move_module_in_place_and_says_whether_parameters_are_the_same_objects()
     m[0].weight.grad = torch.ones(2, 3)
     weight = m[0].weight
     ns = {"m": m}
-    r = core._move(ns, ["m"], torch.device("meta"))
+    r = moving._move(ns, ["m"], torch.device("meta"))
     assert ns["m"] is m and m[0].weight.device.type == "meta" and m[1].running_mean.device.type == "meta"
     assert m[0].weight.grad is not None and m[0].weight.grad.device.type == "meta"
     row = r.variables[0]
@@ -439,7 +445,7 @@ def test_move_module_in_place_and_says_whether_parameters_are_the_same_objects()
 
 def test_modules_move_first_and_rows_keep_the_users_order():
     seen = []
-    real_module, real_tensor = core._move_module, core._move_tensor
+    real_module, real_tensor = moving._move_module, moving._move_tensor
 
     def module_first(name, *a, **k):
         seen.append(name)
@@ -450,8 +456,8 @@ def test_modules_move_first_and_rows_keep_the_users_order():
         return real_tensor(name, *a, **k)
 
     ns = {"t": torch.ones(2), "m": torch.nn.Linear(2, 2)}
-    with patch.object(core, "_move_module", side_effect=module_first), patch.object(core, "_move_tensor", side_effect=tensor_later):
-        r = core._move(ns, ["t", "m"], torch.device("meta"))
+    with patch.object(moving, "_move_module", side_effect=module_first), patch.object(moving, "_move_tensor", side_effect=tensor_later):
+        r = moving._move(ns, ["t", "m"], torch.device("meta"))
     assert seen == ["m", "t"]
     assert [v.name for v in r.variables] == ["t", "m"]
 
@@ -479,9 +485,9 @@ def test_move_is_all_or_nothing(error):
     weight, bias = good.weight, good.bias
     ns = {"good": good, "t": t, "bad": bad}
     before = dict(ns)
-    expected = pytest.raises(core.InputError) if isinstance(error, Exception) else pytest.raises(KeyboardInterrupt)
+    expected = pytest.raises(InputError) if isinstance(error, Exception) else pytest.raises(KeyboardInterrupt)
     with expected as e:
-        core._move(ns, ["good", "t", "bad"], torch.device("meta"))
+        moving._move(ns, ["good", "t", "bad"], torch.device("meta"))
     assert ns == before and all(ns[k] is before[k] for k in ns)
     assert good.weight is weight and good.bias is bias  # the slots hold the original objects again
     assert good.weight.device.type == "cpu" and good.weight.grad.device.type == "cpu"
@@ -491,7 +497,7 @@ def test_move_is_all_or_nothing(error):
 
 
 def test_a_failing_second_tensor_leaves_the_first_name_alone():
-    real = core._move_tensor
+    real = moving._move_tensor
     calls = []
 
     def second_fails(name, *a, **k):
@@ -502,8 +508,8 @@ def test_a_failing_second_tensor_leaves_the_first_name_alone():
 
     t1, t2 = torch.ones(2), torch.ones(3)
     ns = {"t1": t1, "t2": t2}
-    with patch.object(core, "_move_tensor", side_effect=second_fails), pytest.raises(core.InputError, match="^Could not move 't2' to meta: CUDA out of memory; nothing was moved.$"):
-        core._move(ns, ["t1", "t2"], torch.device("meta"))
+    with patch.object(moving, "_move_tensor", side_effect=second_fails), pytest.raises(InputError, match="^Could not move 't2' to meta: CUDA out of memory; nothing was moved.$"):
+        moving._move(ns, ["t1", "t2"], torch.device("meta"))
     assert calls == ["t1", "t2"]
     assert ns["t1"] is t1 and ns["t2"] is t2
 
@@ -512,7 +518,7 @@ def test_a_failing_second_tensor_leaves_the_first_name_alone():
 def test_mocked_move_to_a_gpu_torch_cannot_reach_moves_nothing(ip):
     ip.run_cell("import torch\nx = torch.ones(3)\nm = torch.nn.Linear(2, 2)")
     x, m = ip.user_ns["x"], ip.user_ns["m"]
-    with fake_cuda(2), patch.object(core, "_probe"):
+    with fake_cuda(2), patch.object(names, "_probe"):
         with pytest.raises(UsageError, match=r"^Could not move 'm' to cuda:1: .*; nothing was moved\.$"):
             ip.run_line_magic("device", "--move m x cuda:1")
     assert ip.user_ns["x"] is x and m.weight.device.type == "cpu"
@@ -593,7 +599,7 @@ def test_short_reports_have_html_and_a_widget():
     assert "New tensors now go to meta (before: cpu)." in d.to_html()
     assert isinstance(d.to_widget(), widgets.HTML) and "meta" in d.to_widget().value
     assert d.to_dict()["default"] == "meta" and d.to_dict()["changed"] is True
-    m = core._move({"x": torch.ones(2, device="cpu")}, ["x"], torch.device("meta"))
+    m = moving._move({"x": torch.ones(2, device="cpu")}, ["x"], torch.device("meta"))
     html = m.to_html()
     assert "Moved 1 variable to meta: 8 B in" in html and "<td>x</td>" in html
     assert m.to_dict()["variables"][0]["name"] == "x" and json.dumps(m.to_dict())
@@ -628,7 +634,7 @@ def test_gpu_check_script_reports_every_step_even_when_magics_fail(ip, capsys):
         assert title in out
     assert "FAILED: UsageError: cuda:0 is present but torch cannot use it" in out
     assert "steps:" in out and "failed" in out
-    assert core._default_raw() is None
+    assert names._default_raw() is None
 
 
 def test_public_api_twins_survive_the_magic_importing_the_core(ip):
@@ -645,9 +651,10 @@ def test_public_api_twins_survive_the_magic_importing_the_core(ip):
 
         had_underscore = "_" in builtins.__dict__
         try:
-            result = doctest.testmod(core)
+            results = [doctest.testmod(importlib.import_module(f"autodiff_magics.device.{m}")) for m in ("inventory", "default", "moving", "names")]
+            results.append(doctest.testmod(core))
         finally:
             # doctest's plain displayhook sets builtins._, after which IPython stops updating _
             if not had_underscore:
                 builtins.__dict__.pop("_", None)
-        assert result.attempted >= 5 and result.failed == 0
+        assert sum(r.attempted for r in results) >= 5 and sum(r.failed for r in results) == 0
