@@ -49,7 +49,7 @@ def assert_stats(stats: dict, ref: dict, rel: float = 1e-6) -> None:
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of 4,096 elements, so small test tensors cross many chunk boundaries."""
-    monkeypatch.setattr(T, "CPU_CHUNK_BYTES", 1 << 14)
+    monkeypatch.setattr(T.chunks, "CPU_CHUNK_BYTES", 1 << 14)
 
 
 # -- shapes in words ------------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def test_histogram_exact_for_small_and_sampled_for_large(monkeypatch):
     x = torch.arange(100.0)
     h = tensorinfo(x).histogram
     assert sum(h["counts"]) == 100 and not h["sampled"] and h["edges"][0] == 0 and h["edges"][-1] == 99
-    monkeypatch.setattr(T, "HIST_SAMPLE", 1000)
+    monkeypatch.setattr(T.pictures, "HIST_SAMPLE", 1000)
     big = tensorinfo(torch.randn(100, 1000)).histogram
     assert big["sampled"] and big["sample_size"] <= 1000 and sum(big["counts"]) == big["sample_size"]
     ints = tensorinfo(torch.tensor([0, 1, 1, 2, 2, 2])).histogram
