@@ -70,8 +70,12 @@ def _inner(layout: _Layout) -> tuple[list[int], list[int]]:
 
 
 def _layout(r: Region) -> _Layout:
+    """The byte set of a region in a normal form: broadcast dimensions dropped, negative
+    strides flipped, and dimensions merged wherever their sum of steps is one evenly spaced
+    range (a run of bytes, ``x[::2]`` reshaped, a sliding window whose step is within its width:
+    ``unfold(0, 3, 2)`` is one interval, ``unfold(0, 3, 2)[:, ::2]`` is ``x[::2]``)."""
     base = r.address
-    dims = []
+    dims = [(r.itemsize, 1)]  # the bytes of one element: a dimension of stride 1
     for n, s in zip(r.shape, r.strides):
         if n == 1 or s == 0:
             continue  # a broadcast dimension repeats the same bytes
@@ -79,23 +83,84 @@ def _layout(r: Region) -> _Layout:
             base += (n - 1) * s
             s = -s
         dims.append((n, s))
-    dims.sort(key=lambda d: d[1])
-    w = r.itemsize
-    i = 0
-    while i < len(dims) and dims[i][1] <= w:  # steps within the run so far: still one interval
-        n, s = dims[i]
-        w += (n - 1) * s
-        i += 1
-    merged: list[tuple[int, int]] = []
-    for n, s in dims[i:]:
-        if merged and s == merged[-1][0] * merged[-1][1]:
-            merged[-1] = (merged[-1][0] * n, merged[-1][1])
-        else:
-            merged.append((n, s))
+    dims = _merge(dims)
+    w = dims[0][0]  # the stride-1 dimension: the width of each run
+    rest = tuple(dims[1:])
     ext, nested = w, True
-    for n, s in merged:
+    for n, s in rest:
         if s < ext:
             nested = False
             break
         ext += (n - 1) * s
-    return _Layout(base, w, tuple(merged), nested)
+    return _Layout(base, w, rest, nested)
+
+
+def _merge(dims: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge pairs of dimensions whose sum is one dimension, until none is left: with
+    ``s2 = m·s1`` and ``n1 ≥ m``, ``{i·s1 + j·s2}`` is every multiple of ``s1`` up to
+    ``(n1 - 1)·s1 + (n2 - 1)·s2``, so the pair is ``(n1 + m·(n2 - 1), s1)``."""
+    dims = sorted(dims, key=lambda d: (d[1], d[0]))
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(dims)):
+            n1, s1 = dims[i]
+            for j in range(i + 1, len(dims)):
+                n2, s2 = dims[j]
+                if s2 % s1 == 0 and n1 * s1 >= s2:
+                    dims[i] = (n1 + (s2 // s1) * (n2 - 1), s1)
+                    del dims[j]
+                    changed = True
+                    break
+            if changed:
+                dims.sort(key=lambda d: (d[1], d[0]))
+                break
+    return dims
+
+
+#: runs of a self-overlapping layout listed one by one to find its exact byte set
+INTERVAL_BUDGET = 1 << 18
+
+
+def _intervals(layout: _Layout):
+    """The layout's bytes as sorted, disjoint, non-touching intervals ``(starts, ends)``
+    (absolute addresses, NumPy int64 arrays), or None past INTERVAL_BUDGET runs. Exact for any
+    layout, self-overlapping ones included: runs are listed, sorted and merged."""
+    return None if layout.runs > INTERVAL_BUDGET else _listed(layout)
+
+
+@lru_cache(maxsize=16)
+def _listed(layout: _Layout):
+    import numpy as np
+
+    starts = np.zeros(1, dtype=np.int64)
+    for n, s in layout.dims:
+        starts = (starts[:, None] + np.arange(n, dtype=np.int64)[None, :] * s).reshape(-1)
+    starts = np.unique(starts)  # sorted; equal runs counted once
+    gap = np.flatnonzero(np.diff(starts) > layout.w)  # every run has width w: a new interval starts after a gap
+    first = np.concatenate(([0], gap + 1))
+    last = np.concatenate((gap, [starts.size - 1]))
+    lo = starts[first] + layout.base
+    hi = starts[last] + layout.base + layout.w
+    return lo, hi
+
+
+def byte_count(layout: _Layout) -> int | None:
+    """Distinct bytes of the layout: a product for a nested one, the merged runs of a
+    self-overlapping one (None when it has too many runs to list)."""
+    if layout.nested:
+        return layout.size
+    iv = _intervals(layout)
+    return None if iv is None else int((iv[1] - iv[0]).sum())
+
+
+def _bytes_below(iv, xs):
+    """Bytes of the interval set ``iv`` below each absolute address in ``xs``."""
+    import numpy as np
+
+    lo, hi = iv
+    prefix = np.concatenate(([0], np.cumsum(hi - lo)))
+    k = np.searchsorted(lo, xs, side="left")  # intervals starting below x
+    j = np.maximum(k - 1, 0)
+    part = np.minimum(xs, hi[j]) - lo[j]
+    return np.where(k > 0, prefix[j] + part, 0)

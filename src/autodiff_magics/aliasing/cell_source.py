@@ -74,3 +74,28 @@ def _cell_names(source: str, namespace: Mapping[str, Any] | None = None) -> tupl
                 if (base := _base_name(arg)) is not None:
                     passed.add(base)
     return written, rebound, passed
+
+
+def _call_text(node: ast.AST, limit: int = 60) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cell_calls(source: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The calls a cell makes, by name: (name → calls it is passed to, ``{"m": ["bump(m)"]}``;
+    name → calls of its methods, ``{"opt": ["opt.step()"]}``), in source order."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}, {}
+    passed_to: dict[str, list[str]] = {}
+    methods: dict[str, list[str]] = {}
+    calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)), key=lambda n: (n.lineno, n.col_offset))
+    for call in calls:
+        text = _call_text(call)
+        for arg in [*call.args, *(kw.value for kw in call.keywords)]:
+            if (base := _base_name(arg)) is not None and text not in passed_to.setdefault(base, []):
+                passed_to[base].append(text)
+        if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
+            methods.setdefault(call.func.value.id, []).append(text)
+    return passed_to, methods

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from .bytesets import _inner, _Layout
+from .bytesets import _bytes_below, _inner, _intervals, _Layout
 from .regions import Region
 
 #: runs of a layout enumerated one by one when no formula applies
@@ -18,13 +18,18 @@ SOLVER_WORK = 1 << 16
 
 
 def _shared_bytes(a: _Layout, b: _Layout) -> int | None:
-    """Exact count of bytes in both sets, or None when no formula fits within the budgets."""
+    """Exact count of distinct bytes in both sets, or None when no formula fits within the
+    budgets. A self-overlapping layout (not nested) is first listed as merged intervals, so no
+    byte is counted twice."""
     if not (a.nested and b.nested):
-        if a.nested and b.runs <= RUN_BUDGET:
-            return _by_runs(b, a)
-        if b.nested and a.runs <= RUN_BUDGET:
-            return _by_runs(a, b)
-        return None
+        ia = None if a.nested else _intervals(a)
+        ib = None if b.nested else _intervals(b)
+        if (not a.nested and ia is None) or (not b.nested and ib is None):
+            return None
+        if ia is not None and ib is not None:
+            return _interval_overlap(ia, ib)
+        iv, nested = (ia, b) if ia is not None else (ib, a)
+        return _in_nested(iv, nested)
     if not a.dims:
         return b.count_in(a.base, a.base + a.w)
     if not b.dims:
@@ -37,6 +42,18 @@ def _shared_bytes(a: _Layout, b: _Layout) -> int | None:
     if len(a.dims) == 1 and len(b.dims) == 1:
         return _combs(a, b)
     return None
+
+
+def _in_nested(iv, layout: _Layout) -> int:
+    """Bytes of a nested layout inside disjoint intervals."""
+    lo, hi = iv
+    return int(_count_below_many(layout, hi - layout.base).sum() - _count_below_many(layout, lo - layout.base).sum())
+
+
+def _interval_overlap(ia, ib) -> int:
+    """Bytes in both of two sets of disjoint intervals."""
+    lo, hi = ia
+    return int(_bytes_below(ib, hi).sum() - _bytes_below(ib, lo).sum())
 
 
 def _by_runs(a: _Layout, b: _Layout) -> int:

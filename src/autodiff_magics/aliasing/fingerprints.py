@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import zlib
 from typing import Any
 
 
 def _fingerprint(obj: Any) -> int:
     """A fingerprint of the object's elements (not of the bytes between them): CRC-32 of the
-    bytes on the CPU, chunk by chunk; a weighted sum of the bytes on an accelerator."""
+    bytes on the CPU, chunk by chunk, read in place; a weighted sum of the bytes on an
+    accelerator. It leaves no trace on the object (its storage stays resizable)."""
     import torch
 
     from ..tensors.chunks import _blocks, _chunk_elements
@@ -37,9 +39,19 @@ def _fingerprint(obj: Any) -> int:
                     flat = buf[: c.numel()]
                     flat.view(c.shape).copy_(c)
                     c = flat
-                crc = zlib.crc32(c.reshape(-1).view(torch.uint8).numpy(), crc)
+                crc = zlib.crc32(_host_bytes(c), crc)
             return crc
         return _device_fingerprint(t, chunk)
+
+
+def _host_bytes(c) -> memoryview:
+    """The bytes of a contiguous CPU tensor, read in place through their address. Not
+    ``c.numpy()``: that marks the storage as not resizable for good, so a later
+    ``t.resize_(...)`` would fail — the magic must leave no trace."""
+    n = c.numel() * c.element_size()
+    if n == 0:
+        return memoryview(b"")
+    return memoryview((ctypes.c_char * n).from_address(c.data_ptr())).cast("B")
 
 
 def _device_fingerprint(t, chunk: int) -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..views.common import receiver
-from .bytesets import _layout
+from .bytesets import _layout, byte_count
 from . import counting
 from .counting import _numpy_solver, _shared_bytes
 from .regions import Region
@@ -115,7 +115,7 @@ def relate(ra: Region, rb: Region) -> AliasPair:
         return AliasPair(
             shares_memory=True,
             relation="same_memory",
-            overlap_bytes=la.size if la.nested else None,
+            overlap_bytes=byte_count(la),
             summary="the same memory" + extra,
             meaning=f"{a} and {b} are two views of exactly the same bytes{extra}: writing to either changes the other.",
             advice=_advice(ra, rb),
@@ -152,7 +152,7 @@ def relate(ra: Region, rb: Region) -> AliasPair:
             f"{storage_words}, no shared element (interleaved)",
             f"{a} and {b} are views of {storage_words} whose elements interleave without touching (like x[::2] and x[1::2]): writing to one never changes the other.",
         )
-    size_a, size_b = la.size if la.nested else None, lb.size if lb.nested else None
+    size_a, size_b = byte_count(la), byte_count(lb)  # known whenever shared is
     if shared == size_a and shared == size_b:
         relation, summary = "same_memory", "the same memory"
         meaning = f"{a} and {b} cover exactly the same bytes: writing to either changes the other."

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..errors import InputError
 from ..report import Report
-from .cell_source import _cell_names
+from .attribution import attribute
+from .cell_source import _cell_calls, _cell_names
 from .fingerprints import _fingerprint
 from .pairs import relate
 from .regions import Region, _type_name, region
@@ -45,7 +46,7 @@ class Watch:
 
     def changes(self, namespace: Mapping[str, Any], source: str = "", error: str | None = None) -> AliasCellReport:
         """Compare the namespace now with the fingerprints: what changed, and through what."""
-        written, _, passed = _cell_names(source, namespace)
+        written, _, _ = _cell_names(source, namespace)
         silent, changed, rebound, unchanged, too_large, not_watched = [], [], [], [], [], []
         changed_regions: dict[str, Region] = {}
         for name, reason in sorted(self._skipped.items()):
@@ -69,7 +70,6 @@ class Watch:
                 continue
             if entry.fingerprint is None:
                 if entry.version is not None and now_version is not None and now_version != entry.version:
-                    what = "changed"
                     how = f"torch's version counter moved from {entry.version} to {now_version} (too large to fingerprint: {entry.nbytes:,} bytes)"
                 else:
                     too_large.extend({"name": n, "nbytes": entry.nbytes} for n in alive)
@@ -78,7 +78,7 @@ class Watch:
                 if _fingerprint(obj) == entry.fingerprint:
                     unchanged.extend(alive)
                     continue
-                what, how = "changed", "its contents changed"
+                how = "its contents changed"
             for n in alive:
                 changed_regions[n] = now_region
                 (changed if n in written else silent).append({"name": n, "how": how})
@@ -90,19 +90,10 @@ class Watch:
                 regions[n] = region(obj, n)
             except InputError:
                 continue
+        calls = _cell_calls(source)
+        objects = {n: namespace.get(n) for n in changed_regions}
         for item in silent:
-            n = item["name"]
-            partners = []
-            for other, r in regions.items():
-                if other == n:
-                    continue
-                p = relate(regions[n], r)
-                if p.shares_memory:
-                    partners.append((other in written, other in changed_regions, other, p.summary))
-            partners.sort(key=lambda t: (not t[0], not t[1], t[2]))
-            item["through"] = [t[2] for t in partners if t[0]] or [t[2] for t in partners if t[1]]
-            item["shares_with"] = [{"name": t[2], "relation": t[3]} for t in partners]
-            item["passed"] = n in passed
+            attribute(item, objects[item["name"]], namespace, regions, written, set(changed_regions), calls)
         before = {n for e in self._entries.values() for n in e.names} | set(self._skipped)
         new_sharing = []
         fresh = [n for n in regions if n not in before or n in rebound]
