@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from .chunks import CPU_CHUNK_BYTES, DEVICE_CHUNK, _blocks, _chunk_elements, _memory_order  # noqa: F401 - used by tests and benchmarks
 from .report import TensorReport, TensorsReport
-from .statistics import _float_stats  # noqa: F401
+from .float_stats import _float_stats  # noqa: F401
 from .summary import tensorinfo
 from .values import _torch_view_of_ndarray  # noqa: F401
 from .words import shape_words

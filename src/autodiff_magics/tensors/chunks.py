@@ -38,12 +38,13 @@ def _memory_order(t):
     return u.permute(order), mult
 
 
-def _blocks(u, chunk: int) -> Iterator[Any]:
-    """Views of ``u``, each of at most ``chunk`` elements, covering every element once."""
+def _blocks(u, chunk: int, by_shape: bool = False) -> Iterator[Any]:
+    """Views of ``u``, each of at most ``chunk`` elements, covering every element once;
+    ``by_shape``: split by the shape alone, so two tensors of one shape split alike."""
     n = u.numel()
     if n == 0:
         return
-    if u.is_contiguous():
+    if u.is_contiguous() and not by_shape:
         flat = u.view(-1)
         for i in range(0, n, chunk):
             yield flat[i : i + chunk]
@@ -95,7 +96,7 @@ class _Buffers:
 
     def __init__(self, size: int, dtype, device) -> None:
         self.size, self.dtype, self.device = size, dtype, device
-        self._copy = self._tmp = self._tmp2 = self._tmp3 = None
+        self._copy = self._tmp = self._tmp2 = None
 
     def _new(self):
         import torch
@@ -119,8 +120,3 @@ class _Buffers:
         if self._tmp2 is None:
             self._tmp2 = self._new()
         return self._tmp2[:n]
-
-    def tmp3(self, n: int):
-        if self._tmp3 is None:
-            self._tmp3 = self._new()
-        return self._tmp3[:n]

@@ -11,7 +11,7 @@ from ..errors import InputError
 from .pictures import _preview
 from .report import TensorReport
 from .values import _values_into
-from .words import _dtype_words, _type_name, shape_words
+from .words import _dtype_words, _type_name, memory_format, shape_words
 
 
 def _from_ndarray(a, name: str, notes: list[str], *, kind: str) -> TensorReport:
@@ -39,6 +39,7 @@ def _from_ndarray(a, name: str, notes: list[str], *, kind: str) -> TensorReport:
         notes=notes,
     )
     r.strides = [s // itemsize for s in a.strides] if itemsize and all(s % itemsize == 0 for s in a.strides) else None
+    r.memory_format = memory_format(shape, list(a.strides), unit=max(itemsize, 1), numpy=True)
     r.is_view = a.base is not None
     if r.is_view:
         root = a
@@ -50,17 +51,23 @@ def _from_ndarray(a, name: str, notes: list[str], *, kind: str) -> TensorReport:
         else:
             owner = _type_name(base)
             r.view_of = "memory of a torch tensor (made by Tensor.numpy() or similar)" if owner.startswith("torch") else f"memory owned by a {owner}"
-    r.preview = _preview(np.array_repr(a) if a.dtype != object else _safe_repr(a))
+    masked = isinstance(a, np.ma.MaskedArray)
+    # a masked array's own repr shows masked elements as --, never their hidden data
+    r.preview = _preview(_safe_repr(a) if masked or a.dtype == object else np.array_repr(a))
     if a.dtype.kind in "biufc":
         if a.dtype.kind in "fc" and a.dtype.itemsize > (8 if a.dtype.kind == "f" else 16):
             notes.append(f"torch has no {a.dtype}: statistics are computed on a {'float64' if a.dtype.kind == 'f' else 'complex128'} copy.")
         elif not a.dtype.isnative:
             notes.append(f"{name} is stored big-endian: statistics are computed on a native-order copy.")
         _values_into(r, a, is_torch=False)
-        if a.dtype == np.uint64 and a.size:
-            r.stats["min"], r.stats["max"] = int(a.min()), int(a.max())  # exact, beyond float64's 2**53
-        if a.size == 1:
-            r.item = a.reshape(-1)[0].item()
+        if masked:
+            k = r.stats["masked"] or 0
+            notes.append(
+                f"{name} is a masked array: {k:,} of {a.size:,} elements masked; statistics, histogram and "
+                "heat map count only the unmasked values (masked ones show as -- in the preview)."
+            )
+        if a.size == 1 and not (masked and r.stats["masked"]):
+            r.item = np.asarray(a).reshape(-1)[0].item()
     else:
         r.has_values = False
         what = {
@@ -110,7 +117,7 @@ def _from_number(x, name: str, notes: list[str]) -> TensorReport:
         "float": "64-bit floating point (double)",
         "complex": "complex: two 64-bit floats",
     }.get(kind_word, kind_word)
-    r.is_view, r.view_of, r.strides, r.strides_bytes, r.contiguous = None, None, None, None, None
+    r.is_view, r.view_of, r.strides, r.strides_bytes, r.contiguous, r.memory_format = (None,) * 6
     r.layout = "a Python number (not a tensor)"
     r.nbytes = sys.getsizeof(x)
     r.itemsize = None
@@ -150,7 +157,7 @@ def _from_sequence(seq, name: str, notes: list[str]) -> TensorReport:
         notes.append(f"{name} is a Python {type(seq).__name__}, not a tensor: shown as the array of numbers it holds{import_hint}.")
     r = _from_ndarray(a, name, notes, kind="list")
     r.type = _type_name(seq)
-    r.is_view, r.view_of, r.strides, r.strides_bytes, r.contiguous = None, None, None, None, None
+    r.is_view, r.view_of, r.strides, r.strides_bytes, r.contiguous, r.memory_format = (None,) * 6
     r.layout = "a Python list (not a tensor)" if isinstance(seq, list) else "a Python tuple (not a tensor)"
     r.nbytes = None
     r.itemsize = None
@@ -196,7 +203,7 @@ def _from_sympy(m, name: str, notes: list[str]) -> TensorReport:
     notes.append(f"{name} is a SymPy matrix of numbers: statistics on its values as 64-bit floats.")
     r = _from_ndarray(a, name, notes, kind="sympy")
     r.type = _type_name(m)
-    r.is_view, r.view_of, r.strides, r.strides_bytes, r.contiguous, r.nbytes, r.itemsize = (None,) * 7
+    r.is_view, r.view_of, r.strides, r.strides_bytes, r.contiguous, r.memory_format, r.nbytes, r.itemsize = (None,) * 8
     r.layout = "a SymPy matrix (not a tensor)"
     r.preview = _preview(str(m))
     return r

@@ -16,7 +16,7 @@ PREVIEW_CHARS = 1500
 PREVIEW_LINES = 14
 
 
-def _histogram(u, s: dict[str, Any], kind: str) -> dict[str, Any] | None:
+def _histogram(u, s: dict[str, Any], kind: str, mask=None) -> dict[str, Any] | None:
     """A small histogram of the finite values: exact up to HIST_SAMPLE values, else over an
     evenly strided sample of about HIST_SAMPLE (said in ``sampled``)."""
     import torch
@@ -27,6 +27,8 @@ def _histogram(u, s: dict[str, Any], kind: str) -> dict[str, Any] | None:
         return {"edges": [0, 1, 2], "counts": [s["zeros"], s["count"] - s["zeros"]], "labels": ["False", "True"], "sampled": False, "sample_size": s["count"]}
     sample = _strided_sample(u, HIST_SAMPLE)
     sampled = sample.numel() < u.numel()
+    if mask is not None:  # masked elements are not values
+        sample = sample[~_strided_sample(mask, HIST_SAMPLE)]
     lo, hi = float(s["min"]), float(s["max"])
     if kind == "int" and hi - lo + 1 <= HIST_BINS:
         bins = int(hi - lo + 1)

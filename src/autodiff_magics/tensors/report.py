@@ -33,6 +33,7 @@ class TensorReport(Report):
     strides: list[int] | None = None
     strides_bytes: list[int] | None = None
     contiguous: bool | None = None
+    memory_format: str | None = None  # contiguous, channels_last, channels_last_3d, dense but permuted (…), …
     storage_offset: int | None = None
     is_view: bool | None = None
     view_of: str | None = None
@@ -58,7 +59,7 @@ class TensorReport(Report):
             for k in (
                 "name", "kind", "type", "shape", "shape_text", "ndim", "numel", "dtype", "dtype_text",
                 "device", "layout", "itemsize", "nbytes", "storage_nbytes", "strides", "strides_bytes",
-                "contiguous", "storage_offset", "is_view", "view_of", "version", "requires_grad",
+                "contiguous", "memory_format", "storage_offset", "is_view", "view_of", "version", "requires_grad",
                 "is_leaf", "retains_grad", "grad_fn", "has_values", "histogram", "heatmap", "preview",
             )
         }

@@ -1,11 +1,21 @@
-"""Min, max, mean, std and NaN/±inf/zero counts, chunk by chunk."""
+"""Statistics of integer, boolean and complex values chunk by chunk (floats: ``float_stats``),
+and how the standard deviation is finally taken (n or n−1, the object's library's convention).
+
+Integer sums are exact at any size and for every integer dtype, with no float copy of the
+tensor: each chunk is summed in int64 where that cannot overflow, else as high and low 32-bit
+halves, and the chunk sums are added as Python integers; uint64 is summed through its int64 bit
+pattern plus 2⁶⁴ per value at or above 2⁶³. The mean is that exact sum divided by the count
+(Python rounds the quotient of two integers correctly).
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from .chunks import _blocks, _Buffers, _contiguous_work, _scratch
+from .chunks import _blocks, _contiguous_work, _scratch
+
+__all__ = ["finish_std"]
 
 
 class _Moments:
@@ -28,167 +38,115 @@ class _Moments:
         self.m2 += m2 + abs(delta) ** 2 * (self.n * n / total)
         self.n = total
 
-    def std(self):
-        return math.sqrt(max(self.m2, 0.0) / self.n) if self.n else None
-
 
 def _empty_stats() -> dict[str, Any]:
-    return {"min": None, "max": None, "mean": None, "std": None, "nan": 0, "posinf": 0, "neginf": 0, "zeros": 0, "count": 0}
+    return {"min": None, "max": None, "mean": None, "std": None, "nan": 0, "posinf": 0, "neginf": 0, "zeros": 0,
+            "count": 0, "sum": None, "_m2": 0.0}
 
 
-def _float_stats(u, chunk: int) -> dict[str, Any]:
+def finish_std(s: dict[str, Any], mult: int, ddof: int) -> None:
+    """Set ``s["std"]`` from the sum of squared deviations, each distinct value counted ``mult``
+    times (a broadcast tensor), dividing by n − ddof; None when n ≤ ddof."""
+    m2 = s.pop("_m2", None)
+    n = s["count"]
+    s["std"] = math.sqrt(max(m2, 0.0) * mult / (n - ddof)) if m2 is not None and n > ddof else None
+
+
+_HALF = 1 << 32
+
+
+def _int64_sum(v, mn: int, mx: int, buf: list) -> int:
+    """Exact sum of a contiguous int64 chunk as a Python int."""
     import torch
 
-    work = torch.float64 if u.dtype == torch.float64 else torch.float32
-    s = _empty_stats()
-    mom = _Moments()
-    lo, hi = math.inf, -math.inf
-    bufs = _Buffers(min(chunk, max(u.numel(), 1)), work, u.device)
-    shift = None  # once one chunk's mean dominates its spread, measure around that mean
-    aminmax, dot, sub, sign = torch.aminmax, torch.dot, torch.sub, torch.sign
-    for c in _blocks(u, chunk):
-        v = c.view(-1) if c.dtype == work and c.is_contiguous() else bufs.copy(c)
-        n = v.numel()
-        mn, mx = aminmax(v)
-        mn, mx = mn.item(), mx.item()
-        raw = v
-        n_fin = n
-        zeros = None
-        if not (math.isfinite(mn) and math.isfinite(mx)):
-            # NaN or ±inf here. Boolean tests (isfinite, isnan) cost 10-30 sums each on the CPU,
-            # so everything is counted with float passes: zeros stand in for the non-finite values
-            v = torch.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0, out=bufs.tmp(n))
-            z = sign(v, out=bufs.tmp2(n))
-            nonzero = round(dot(z, z).item())  # finite and not 0
-            b = sign(raw, out=bufs.tmp3(n))  # ±1 for ±inf, NaN for NaN
-            diff = round(torch.nansum(b).item() - z.sum().item())  # posinf - neginf
-            b.mul_(b)
-            infs = round(torch.nansum(b).item()) - nonzero  # posinf + neginf
-            nan = 0
-            if math.isnan(mn):
-                u = torch.nan_to_num(raw, nan=1.0, posinf=0.0, neginf=0.0, out=b)
-                sign(u, out=u)
-                nan = round(dot(u, u).item()) - nonzero
-            s["nan"] += nan
-            s["posinf"] += (infs + diff) // 2
-            s["neginf"] += (infs - diff) // 2
-            n_fin = n - nan - infs
-            zeros = n_fin - nonzero
-            if n_fin == 0:
-                continue
-            mn, mx = aminmax(v)
-            mn, mx = mn.item(), mx.item()
-            if zeros == 0:  # a stand-in 0 is not a value: take min/max with the largest finite stand-ins
-                big = torch.finfo(work).max
-                if mn == 0:
-                    mn = torch.nan_to_num(raw, nan=big, posinf=big, neginf=big, out=bufs.tmp3(n)).amin().item()
-                if mx == 0:
-                    mx = torch.nan_to_num(raw, nan=-big, posinf=-big, neginf=-big, out=bufs.tmp3(n)).amax().item()
-        lo, hi = min(lo, mn), max(hi, mx)
-        if shift is None:
-            total = v.sum().item()
-            sq = dot(v, v).item()
-            mean = total / n_fin
-            m2 = sq - total * mean
-            if m2 >= sq / 8:
-                mom.add(n_fin, mean, m2)
-            else:
-                # the mean dominates: sq - total*mean would cancel digits
-                shift = _as_dtype(mean, work)
-        if shift is not None:
-            d = sub(raw, shift, out=bufs.tmp2(n))
-            if n_fin < n:
-                torch.nan_to_num(d, nan=0.0, posinf=0.0, neginf=0.0, out=d)  # NaN - shift is still NaN
-            rest = d.sum().item()
-            mom.add(n_fin, shift + rest / n_fin, max(dot(d, d).item() - rest * rest / n_fin, 0.0))
-        if zeros is not None:
-            s["zeros"] += zeros
-        elif mn > 0 or mx < 0:
-            continue
-        elif mn == 0 and mx == 0:
-            s["zeros"] += n_fin
-        else:
-            z = sign(v, out=bufs.tmp2(n))
-            s["zeros"] += n - round(dot(z, z).item())
-    s["count"] = mom.n
-    if mom.n:
-        s["min"], s["max"], s["mean"], s["std"] = lo, hi, mom.mean, mom.std()
-    return s
+    n = v.numel()
+    if max(abs(mn), abs(mx)) * n < 2**63:
+        return int(v.sum().item())
+    part = _scratch(buf, n, v)
+    lo = int(torch.bitwise_and(v, _HALF - 1, out=part).sum().item())  # each < 2**32: no overflow
+    hi = int(torch.bitwise_right_shift(v, 32, out=part).sum().item())  # arithmetic: -2**31 <= hi < 2**31
+    return hi * _HALF + lo
 
 
-def _as_dtype(x: float, dtype) -> float:
-    """``x`` rounded as a scalar of ``dtype`` is when torch uses it in that dtype."""
-    import torch
-
-    return x if dtype == torch.float64 else float(torch.tensor(x, dtype=dtype).item())
-
-
-def _int_stats(u, chunk: int) -> dict[str, Any]:
+def _int_stats(u, chunk: int, blocks=None) -> dict[str, Any]:
     import torch
 
     s = _empty_stats()
-    exact = u.dtype not in (torch.uint64,)
-    native = u.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-    holder = torch.int64 if exact else torch.float64
+    unsigned64 = u.dtype == torch.uint64
+    small_native = u.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32)
     mom = _Moments()
     lo, hi = None, None
-    total_exact = 0
+    total = 0
     ibuf: list = [None]
+    part: list = [None]
     fbuf: list = [None]
     tmp: list = [None]
-    for c in _blocks(u, chunk):
-        v = _contiguous_work(c, ibuf, c.dtype if native else holder)
+    for c in blocks if blocks is not None else _blocks(u, chunk):
+        if unsigned64:
+            v = _contiguous_work(c, ibuf, torch.uint64).view(torch.int64)  # the same bits, signed
+        else:
+            v = _contiguous_work(c, ibuf, c.dtype if small_native or c.dtype == torch.int64 else torch.int64)
         n = v.numel()
-        mn, mx = torch.aminmax(v)
-        mn, mx = (int(mn.item()), int(mx.item())) if exact else (mn.item(), mx.item())
+        if n == 0:
+            continue
+        mn, mx = (int(t.item()) for t in torch.aminmax(v))
+        if small_native:
+            csum = int(v.sum(dtype=torch.int64).item())  # |values| < 2**32: int64 holds any chunk's sum
+        else:
+            csum = _int64_sum(v, mn, mx, part)
+        f = _contiguous_work(v, fbuf, torch.float64)
+        if unsigned64 and mn < 0:  # bit patterns of values >= 2**63
+            high = v < 0
+            k = int(high.sum().item())
+            csum += k * 2**64
+            f.add_(high.to(torch.float64), alpha=2.0**64)
+            if k == n:
+                mn, mx = mn + 2**64, mx + 2**64
+            else:
+                below = torch.where(high, torch.iinfo(torch.int64).max, v).amin().item()
+                mn, mx = int(below), int(torch.where(high, v, -1).amax().item()) + 2**64
         lo = mn if lo is None else min(lo, mn)
         hi = mx if hi is None else max(hi, mx)
         if not (mn > 0 or mx < 0):
             s["zeros"] += n - int(torch.count_nonzero(v).item())
-        f = _contiguous_work(v, fbuf, torch.float64)
-        if exact and max(abs(mn), abs(mx)) * n < 2**62:
-            csum = int(v.sum().item())
-        else:
-            exact = False
-            csum = f.sum().item()
-        total_exact += csum
+        total += csum
         mean = csum / n
         d = _scratch(tmp, n, f)
         torch.sub(f, mean, out=d)
         mom.add(n, mean, torch.dot(d, d).item())
     s["count"] = mom.n
     if mom.n:
-        s["min"], s["max"] = lo, hi
-        s["mean"] = total_exact / mom.n if exact else mom.mean
-        s["std"] = mom.std()
+        s["min"], s["max"], s["sum"] = lo, hi, total
+        s["mean"] = total / mom.n  # exact integers: one correctly rounded division
+        s["_m2"] = mom.m2
     return s
 
 
-def _bool_stats(u, chunk: int) -> dict[str, Any]:
+def _bool_stats(u, chunk: int, blocks=None) -> dict[str, Any]:
     import torch
 
     s = _empty_stats()
-    n = u.numel()
+    n = 0
     trues = 0
-    for c in _blocks(u, chunk):
+    for c in blocks if blocks is not None else _blocks(u, chunk):
+        n += c.numel()
         trues += int(torch.count_nonzero(c).item())
     s["count"] = n
     s["zeros"] = n - trues
     if n:
-        p = trues / n
         s["min"], s["max"] = (trues == n), (trues > 0)
-        s["mean"], s["std"] = p, math.sqrt(p * (1 - p))
+        s["mean"], s["sum"], s["_m2"] = trues / n, trues, trues * (n - trues) / n
     return s
 
 
-def _complex_stats(u, chunk: int) -> dict[str, Any]:
+def _complex_stats(u, chunk: int, blocks=None) -> dict[str, Any]:
     import torch
 
     s = _empty_stats()
     work = torch.complex128 if u.dtype == torch.complex128 else torch.complex64
     mom = _Moments()
     buf: list = [None]
-    for c in _blocks(u, chunk):
+    for c in blocks if blocks is not None else _blocks(u, chunk):
         v = _contiguous_work(c, buf, work)
         finite = torch.isfinite(v)
         n_fin = int(finite.sum().item())
@@ -207,5 +165,5 @@ def _complex_stats(u, chunk: int) -> dict[str, Any]:
         s["zeros"] += n - int(torch.count_nonzero(v).item())
     s["count"] = mom.n
     if mom.n:
-        s["mean"], s["std"] = mom.mean, mom.std()
+        s["mean"], s["sum"], s["_m2"] = mom.mean, mom.mean * mom.n, mom.m2
     return s

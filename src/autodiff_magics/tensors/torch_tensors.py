@@ -10,7 +10,7 @@ from ..views.common import receiver
 from .pictures import _preview
 from .report import TensorReport
 from .values import _values_into
-from .words import _LAYOUT_WORDS, _dtype_words, _type_name, shape_words
+from .words import _LAYOUT_WORDS, _dtype_words, _type_name, memory_format, shape_words
 
 
 def _from_tensor(t, name: str, namespace: dict | None, notes: list[str], *, is_grad: bool = False) -> TensorReport:
@@ -72,6 +72,7 @@ def _from_tensor(t, name: str, namespace: dict | None, notes: list[str], *, is_g
         r.strides = list(t.stride())
         r.strides_bytes = [s * itemsize for s in r.strides]
         r.contiguous = bool(t.is_contiguous())
+        r.memory_format = memory_format(shape, r.strides)
         r.storage_offset = int(t.storage_offset())
         r.is_view = bool(t._is_view())
         if r.is_view and t._base is not None:
@@ -99,10 +100,7 @@ def _from_tensor(t, name: str, namespace: dict | None, notes: list[str], *, is_g
                 f"memory, so its {numel:,} elements hold only {distinct:,} distinct stored values; writing to one writes them all."
             )
         elif r.has_values and not r.contiguous and numel > 1:
-            r.notes.append(
-                f"{name} is not contiguous (strides {tuple(r.strides)}): operations that need contiguous "
-                f"memory copy it first; {name}.contiguous() makes that copy."
-            )
+            r.notes.append(_layout_note(name, r.memory_format, r.strides))
     else:
         nnz = int(t._nnz()) if layout == "sparse_coo" else int(t.values().numel())
         values = t._values() if layout == "sparse_coo" else t.values()
@@ -137,6 +135,24 @@ def _from_tensor(t, name: str, namespace: dict | None, notes: list[str], *, is_g
     if t.requires_grad and not t.is_leaf and not is_grad:
         r.graph = _graph_of(t, name, namespace)
     return r
+
+
+def _layout_note(name: str, fmt: str, strides: list[int]) -> str:
+    if fmt in ("channels_last", "channels_last_3d"):
+        order = "NHWC" if fmt == "channels_last" else "NDHWC"
+        return (
+            f"{name} is {fmt} ({order} in memory, strides {tuple(strides)}): dense, and what convolutions prefer, "
+            f"but not contiguous in the default order; {receiver(name)}.contiguous() copies it to that order."
+        )
+    if fmt.startswith("dense but permuted"):
+        return (
+            f"{name} is {fmt}, strides {tuple(strides)}: no gaps, but not contiguous (a transpose or permute of "
+            f"a contiguous tensor); operations that need contiguous memory copy it first ({receiver(name)}.contiguous())."
+        )
+    return (
+        f"{name} is not contiguous ({fmt}, strides {tuple(strides)}): operations that need contiguous "
+        f"memory copy it first; {receiver(name)}.contiguous() makes that copy."
+    )
 
 
 def _bytes_needed(shape: Sequence[int], strides: Sequence[int], offset: int, itemsize: int) -> int:

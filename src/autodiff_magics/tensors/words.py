@@ -92,3 +92,53 @@ _LAYOUT_WORDS = {
 def _type_name(obj: Any) -> str:
     t = type(obj)
     return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def memory_format(shape: Sequence[int], strides: Sequence[int], *, unit: int = 1, numpy: bool = False) -> str:
+    """How the elements lie in memory, from shape and strides (in elements, or in bytes with
+    ``unit`` the item size):
+    ``contiguous``, ``channels_last`` (4-D, NHWC), ``channels_last_3d`` (5-D, NDHWC),
+    ``Fortran order (column-major)`` for NumPy, ``dense but permuted (memory order of dims …)``
+    for another order with no gaps, ``broadcast (stride 0)``, else ``strided (gaps between
+    elements)`` or ``overlapping (elements share memory)``."""
+    dims = [(n, abs(s), i) for i, (n, s) in enumerate(zip(shape, strides)) if n != 1]
+    if any(s == 0 for _, s, _ in dims):
+        return "broadcast (stride 0)"
+    if not dims:
+        return "contiguous"
+    order = sorted(dims, key=lambda d: (-d[1], -d[2]))
+    expected, dense = unit, True
+    for n, s, _ in reversed(order):
+        if s != expected:
+            dense = False
+            break
+        expected *= n
+    if not dense:
+        reach = sum((n - 1) * s for n, s, _ in dims) + unit
+        return "overlapping (elements share memory)" if reach < unit * math.prod(n for n, _, _ in dims) else "strided (gaps between elements)"
+    positive = all(s > 0 for n, s in zip(shape, strides) if n != 1)
+    perm = [i for _, _, i in order]
+    if perm == sorted(perm):
+        return "contiguous" if positive else "dense, reversed along a dim (negative stride)"
+    nd = len(shape)
+    if positive and nd == 4 and _order_fits(shape, strides, (0, 2, 3, 1)):
+        return "channels_last"
+    if positive and nd == 5 and _order_fits(shape, strides, (0, 2, 3, 4, 1)):
+        return "channels_last_3d"
+    if numpy and positive and perm == sorted(perm, reverse=True):
+        return "Fortran order (column-major)"
+    return f"dense but permuted (memory order of dims: {', '.join(map(str, perm))})"
+
+
+def _order_fits(shape: Sequence[int], strides: Sequence[int], order: Sequence[int]) -> bool:
+    """The elements are dense in this order of dims, outermost first (size-1 dims anywhere)."""
+    expected = None
+    for i in reversed(order):
+        if shape[i] == 1:
+            continue
+        if expected is None:
+            expected = strides[i]
+        if strides[i] != expected:
+            return False
+        expected *= shape[i]
+    return True
