@@ -96,7 +96,7 @@ class _Buffers:
 
     def __init__(self, size: int, dtype, device) -> None:
         self.size, self.dtype, self.device = size, dtype, device
-        self._copy = self._tmp = self._tmp2 = None
+        self._copy = self._tmp = self._tmp2 = self._flags = None
 
     def _new(self):
         import torch
@@ -120,3 +120,11 @@ class _Buffers:
         if self._tmp2 is None:
             self._tmp2 = self._new()
         return self._tmp2[:n]
+
+    def flags(self, n: int):
+        """A NumPy bool buffer (for ``np.equal(..., out=)``)."""
+        if self._flags is None:
+            import numpy as np
+
+            self._flags = np.empty(self.size, dtype=bool)
+        return self._flags[:n]

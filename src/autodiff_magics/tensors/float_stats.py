@@ -1,14 +1,13 @@
 """Statistics of floating-point values in one pass over memory.
 
-Each chunk (a few MB, so it stays in cache) is first summed by rows of ROW elements: that read is
-the only one from memory, and the row sums say at once whether the chunk holds a NaN or an
-infinity (a row with one has a non-finite sum). A clean chunk then needs ``aminmax``, ``dot`` and,
-when its range holds 0, ``count_nonzero`` — all from cache. A chunk with NaN/±inf is copied into
-a scratch buffer (in cache), its few bad rows are overwritten with a copy of a clean row (which
-changes neither min nor max, and whose share of the sums and counts is taken off again), and the
-bad rows themselves — a small fraction at any sprinkling rate up to about 1 in ROW — are counted
-element by element. Only when most rows hold NaN/inf is the whole chunk counted element by
-element. Partial results are combined in float64 on the host (Chan et al.).
+Each chunk (a few MB, so it stays in cache) is first summed by torch: that read is the only one
+from memory, and a sum that is not finite says the chunk may hold a NaN or an infinity. A clean
+chunk then needs min, max, the sum of squares and, when its range holds 0, the count of zeros —
+all from cache, through NumPy on the CPU (read in place by address; its min, max, dot, ``== 0``
+and isfinite run 1.2-20x faster than torch's there). In a chunk with NaN/±inf, NumPy's isfinite
+finds them, they are counted, and one ``nan_to_num`` copies the chunk into a scratch buffer with
+each replaced by one finite value of the chunk, whose share of the sums is taken off again (min
+and max do not change); the clean-chunk statistics then run on that copy. Partial results are combined in float64 on the host (Chan et al.).
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ import math
 from typing import Any
 
 from .chunks import _blocks, _Buffers
-
-#: elements per row whose sum flags NaN/±inf
-ROW = 64
 
 __all__ = ["_float_stats"]
 
@@ -81,19 +77,43 @@ def _float_stats(u, chunk: int, blocks=None) -> dict[str, Any]:
     bufs = _Buffers(min(chunk, max(u.numel(), 1)), work, u.device)
     for c in blocks if blocks is not None else _blocks(u, chunk):
         v = c.view(-1) if c.dtype == work and c.is_contiguous() else bufs.copy(c)
-        n = v.numel()
-        rows = n // ROW
-        if rows:
-            head = v[: rows * ROW]
-            rs = head.view(rows, ROW).sum(1)
-            total = rs.sum().item()
-            if math.isfinite(total):
-                _clean(head, total, acc, bufs)
-            else:
-                _sprinkled(head, rs, acc, bufs)
-        if rows * ROW < n:
-            _by_element(v[rows * ROW :], acc, bufs)
+        total = v.sum().item()  # the one read from memory; NaN or ±inf here says a chunk has them
+        if math.isfinite(total):
+            _clean(v, total, acc, bufs)
+            continue
+        if v.device.type == "cpu":
+            _sprinkled(v, acc, bufs)
+        else:  # on accelerators isfinite and friends are fast: count element by element
+            _by_element(v, acc, bufs)
     return acc.result()
+
+
+def _host(t):
+    """A NumPy array over a contiguous CPU tensor's memory, read in place through its address
+    (not ``t.numpy()``, which would mark a user's storage as not resizable for good), or None
+    on other devices. NumPy's float reductions are 1.2-20x faster than torch's here (min, max,
+    dot, ``== 0``, isfinite), and ``x.sum()`` is torch's fastest."""
+    if t.device.type != "cpu":
+        return None
+    import ctypes
+
+    import numpy as np
+
+    n = t.numel()
+    dtype = np.float64 if t.element_size() == 8 else np.float32
+    if n == 0:
+        return np.empty(0, dtype=dtype)
+    return np.frombuffer((ctypes.c_char * (n * t.element_size())).from_address(t.data_ptr()), dtype=dtype)
+
+
+def _dot(t) -> float:
+    import torch
+
+    a = _host(t)
+    q = float(a.dot(a)) if a is not None else torch.dot(t, t).item()
+    if not math.isfinite(q):  # squares beyond the dtype's range: sum them in float64, a slice at a time
+        q = sum(torch.dot(p, p).item() for p in (t[i : i + (1 << 16)].double() for i in range(0, t.numel(), 1 << 16)))
+    return q
 
 
 def _sums(t, shift, bufs):
@@ -102,81 +122,106 @@ def _sums(t, shift, bufs):
 
     if shift is not None:
         t = torch.sub(t, shift, out=bufs.tmp2(t.numel()))
-    q = torch.dot(t, t).item()
-    if not math.isfinite(q):  # squares beyond the dtype's range: sum them in float64, a slice at a time
-        q = sum(torch.dot(p, p).item() for p in (t[i : i + (1 << 16)].double() for i in range(0, t.numel(), 1 << 16)))
-    return t.sum().item(), q
+    return t.sum().item(), _dot(t)
 
 
-def _zeros(t, mn: float, mx: float) -> int:
+def _zeros(t, mn: float, mx: float, bufs) -> int:
+    """Zeros (±0) among finite values in [mn, mx]: none when the range leaves out 0."""
     import torch
 
     if mn > 0 or mx < 0:
         return 0
+    n = t.numel()
     if mn == 0 and mx == 0:
-        return t.numel()
-    return t.numel() - int(torch.count_nonzero(t).item())
+        return n
+    a = _host(t)
+    if a is not None:
+        import numpy as np
+
+        return int(np.count_nonzero(np.equal(a, 0, out=bufs.flags(n))))
+    return n - int(torch.count_nonzero(t).item())
+
+
+def _minmax(t) -> tuple[float, float]:
+    a = _host(t)
+    if a is not None:
+        return float(a.min()), float(a.max())
+    return t.amin().item(), t.amax().item()  # two passes from cache beat one aminmax (3x slower here)
+
+
+def _finite_mask(t):
+    """(number of finite values, a mask of them as a torch bool tensor)."""
+    import torch
+
+    a = _host(t)
+    if a is None:
+        fin = torch.isfinite(t)
+        return int(fin.sum().item()), fin
+    import numpy as np
+
+    m = np.isfinite(a)  # 20x faster than torch.isfinite here
+    return int(np.count_nonzero(m)), torch.from_numpy(m)
 
 
 def _clean(v, total: float, acc: _FloatAcc, bufs) -> None:
-    """A chunk without NaN/±inf: aminmax, dot and the zero count, all from cache."""
+    """A chunk without NaN/±inf: amin, amax, dot and the zero check, all from cache."""
     import torch
 
-    mn, mx = torch.aminmax(v)
-    mn, mx = mn.item(), mx.item()
+    mn, mx = _minmax(v)
     acc.minmax(mn, mx)
-    acc.zeros += _zeros(v, mn, mx)
+    acc.zeros += _zeros(v, mn, mx, bufs)
     if acc.shift is None:
-        q = torch.dot(v, v).item()
-        sums = (total, q) if math.isfinite(q) else _sums(v, None, bufs)
+        sums = (total, _dot(v))
     else:
         sums = _sums(v, acc.shift, bufs)
     acc.moments(v.numel(), sums, lambda shift: _sums(v, shift, bufs))
 
 
-def _sprinkled(v, rs, acc: _FloatAcc, bufs) -> None:
-    """A chunk with NaN/±inf: the clean rows in a scratch copy where each bad row holds a
-    duplicate of one clean row, then the bad rows element by element."""
+def _sprinkled(v, acc: _FloatAcc, bufs) -> None:
+    """A CPU chunk with NaN/±inf: NumPy's isfinite (fast) finds them, they are counted, and one
+    torch ``nan_to_num`` copies the chunk into a scratch buffer (in cache) with each of them
+    replaced by one finite value of the chunk, whose share of the sums is then taken off; min
+    and max do not change."""
+    import numpy as np
     import torch
 
-    rows = rs.numel()
-    good = torch.isfinite(rs)
-    bad = torch.nonzero(~good).view(-1)
-    kb = bad.numel()
-    if kb * 4 > rows:  # NaN/inf nearly everywhere: count the whole chunk element by element
+    a = _host(v)
+    n = a.size
+    flags = bufs.flags(n)
+    fin = np.isfinite(a, out=flags)
+    k = n - int(np.count_nonzero(fin))
+    if k == n:
         _by_element(v, acc, bufs)
         return
-    g0 = int(torch.argmax(good.to(torch.uint8)).item())  # the first clean row
-    grid = v.view(rows, ROW)
-    _by_element(grid[bad].view(-1), acc, bufs)  # a small copy: kb rows
-    tmp = bufs.tmp(v.numel()).view(rows, ROW)
-    tmp.copy_(grid)
-    tmp[bad] = grid[g0]
-    flat = tmp.view(-1)
-    row = grid[g0]
-    mn, mx = torch.aminmax(flat)
-    mn, mx = mn.item(), mx.item()
+    fill = float(a[int(np.argmax(fin))])  # the first finite value
+    if k:  # (k == 0: the sum overflowed, nothing to count)
+        nan = int(np.count_nonzero(np.isnan(a, out=flags)))
+        pos = int(np.count_nonzero(np.equal(a, np.inf, out=flags)))
+        acc.nan += nan
+        acc.posinf += pos
+        acc.neginf += k - nan - pos
+    flat = torch.nan_to_num(v, nan=fill, posinf=fill, neginf=fill, out=bufs.tmp(n))
+    mn, mx = _minmax(flat)
     acc.minmax(mn, mx)
-    acc.zeros += _zeros(flat, mn, mx) - kb * _zeros(row, mn, mx)
-    n = (rows - kb) * ROW
+    acc.zeros += _zeros(flat, mn, mx, bufs) - (k if fill == 0 else 0)
 
     def sums(shift):
-        (s, q), (rs_, rq) = _sums(flat, shift, bufs), _sums(row, shift, bufs)
-        return s - kb * rs_, q - kb * rq
+        s, q = _sums(flat, shift, bufs)
+        f = fill - (shift or 0.0)
+        return s - k * f, q - k * f * f
 
-    acc.moments(n, sums(acc.shift), sums)
+    acc.moments(n - k, sums(acc.shift), sums)
 
 
 def _by_element(v, acc: _FloatAcc, bufs) -> None:
-    """Any values, NaN/±inf counted element by element (for small parts: the bad rows, a
-    chunk's tail, a chunk mostly NaN)."""
+    """Any values, NaN/±inf counted element by element (for a chunk's short tail, or a chunk
+    with NaN/inf nearly everywhere)."""
     import torch
 
     n = v.numel()
     if n == 0:
         return
-    fin = torch.isfinite(v)
-    n_fin = int(fin.sum().item())
+    n_fin, fin = _finite_mask(v)
     if n_fin < n:
         nan = int(torch.isnan(v).sum().item())
         pos = int((v == math.inf).sum().item())
@@ -186,8 +231,7 @@ def _by_element(v, acc: _FloatAcc, bufs) -> None:
         v = v[fin]
         if n_fin == 0:
             return
-    mn, mx = torch.aminmax(v)
-    mn, mx = mn.item(), mx.item()
+    mn, mx = _minmax(v)
     acc.minmax(mn, mx)
-    acc.zeros += _zeros(v, mn, mx)
+    acc.zeros += _zeros(v, mn, mx, bufs)
     acc.moments(n_fin, _sums(v, acc.shift, bufs), lambda shift: _sums(v, shift, bufs))
