@@ -76,6 +76,8 @@ def _float_stats(u, chunk: int, blocks=None) -> dict[str, Any]:
     acc = _FloatAcc(work)
     bufs = _Buffers(min(chunk, max(u.numel(), 1)), work, u.device)
     for c in blocks if blocks is not None else _blocks(u, chunk):
+        if c.numel() == 0:
+            continue
         v = c.view(-1) if c.dtype == work and c.is_contiguous() else bufs.copy(c)
         total = v.sum().item()  # the one read from memory; NaN or ±inf here says a chunk has them
         if math.isfinite(total):
@@ -122,7 +124,10 @@ def _sums(t, shift, bufs):
 
     if shift is not None:
         t = torch.sub(t, shift, out=bufs.tmp2(t.numel()))
-    return t.sum().item(), _dot(t)
+    total = t.sum().item()
+    if not math.isfinite(total):  # finite values whose sum overflows the dtype: accumulate in float64
+        total = t.sum(dtype=torch.float64).item()
+    return total, _dot(t)
 
 
 def _zeros(t, mn: float, mx: float, bufs) -> int:
