@@ -84,6 +84,10 @@ def relate(ra: Region, rb: Region) -> AliasPair:
         advice = "nothing to do for writes; copy one to free the rest of the allocation"
         return AliasPair(shares_memory=False, relation=relation, overlap_bytes=0, summary=summary, meaning=meaning, advice=advice, **pair)
 
+    def uncounted(relation: str, summary: str, meaning: str) -> AliasPair:
+        """Sharing (or possibly sharing) memory, the amount not counted."""
+        return AliasPair(shares_memory=True, relation=relation, overlap_bytes=None, summary=summary, meaning=meaning, advice=_advice(ra, rb), **pair)
+
     if ra.device != rb.device:
         cpu_side = [r for r in (ra, rb) if r.device == "cpu"]
         if cpu_side and any(r.type.startswith("numpy") for r in cpu_side):
@@ -127,24 +131,16 @@ def relate(ra: Region, rb: Region) -> AliasPair:
         if verdict is False:
             shared = 0
         elif verdict is True:
-            return AliasPair(
-                shares_memory=True,
-                relation="overlap",
-                overlap_bytes=None,
-                summary="shares memory (amount not counted)",
-                meaning=f"{a} and {b} share some bytes (NumPy's exact solver found a common one; the layouts are too irregular to count them quickly): writing to the shared elements changes both.",
-                advice=_advice(ra, rb),
-                **pair,
+            return uncounted(
+                "overlap",
+                "shares memory (amount not counted)",
+                f"{a} and {b} share some bytes (NumPy's exact solver found a common one; the layouts are too irregular to count them quickly): writing to the shared elements changes both.",
             )
         else:
-            return AliasPair(
-                shares_memory=True,
-                relation="may_share",
-                overlap_bytes=None,
-                summary="may share memory (undecided)",
-                meaning=f"{a} and {b} live in {storage_words} and their byte ranges overlap, but whether they share an element could not be decided within {counting.SOLVER_WORK:,} steps: treat them as sharing.",
-                advice=_advice(ra, rb),
-                **pair,
+            return uncounted(
+                "may_share",
+                "may share memory (undecided)",
+                f"{a} and {b} live in {storage_words} and their byte ranges overlap, but whether they share an element could not be decided within {counting.SOLVER_WORK:,} steps: treat them as sharing.",
             )
     if shared == 0:
         return disjoint(
