@@ -189,6 +189,20 @@ def test_sprinkled_specials_match_reference(small_chunks, make):
     assert s["std"] == pytest.approx(ref["std"], rel=1e-4, abs=1e-9)
 
 
+@pytest.mark.parametrize("make", [lambda: sprinkle(torch.randn(30_000)), lambda: torch.relu(torch.randn(30_000)), lambda: torch.full((5000,), math.nan)])
+def test_accelerator_path_with_torch_ops_only(small_chunks, monkeypatch, make):
+    """Off the CPU there is no NumPy view: the same statistics from torch ops alone."""
+    monkeypatch.setattr(T.float_stats, "_host", lambda t: None)
+    x = make()
+    s = tensorinfo(x).stats
+    e = x.double()
+    f = e[torch.isfinite(e)]
+    assert (s["nan"], s["posinf"], s["neginf"], s["count"]) == (int(e.isnan().sum()), int((e == math.inf).sum()), int((e == -math.inf).sum()), f.numel())
+    if f.numel():
+        assert (s["min"], s["max"], s["zeros"]) == (f.min().item(), f.max().item(), int((f == 0).sum()))
+        assert s["std"] == pytest.approx(f.std().item(), rel=1e-4)
+
+
 def test_statistics_leave_no_trace_and_make_no_full_copy():
     x = sprinkle(torch.randn(1 << 20))
     before = x.clone()

@@ -5,8 +5,8 @@ from memory, and a sum that is not finite says the chunk may hold a NaN or an in
 chunk then needs min, max, the sum of squares and, when its range holds 0, the count of zeros —
 all from cache, through NumPy on the CPU (read in place by address; its min, max, dot, ``== 0``
 and isfinite run 1.2-20x faster than torch's there). In a chunk with NaN/±inf, NumPy's isfinite
-finds them, they are counted, and one ``nan_to_num`` copies the chunk into a scratch buffer with
-each replaced by one finite value of the chunk, whose share of the sums is taken off again (min
+finds them (by words of eight flags), they are counted, and the chunk is copied into a scratch
+buffer with each replaced by one finite value of the chunk, whose share of the sums is taken off again (min
 and max do not change); the clean-chunk statistics then run on that copy. Partial results are combined in float64 on the host (Chan et al.).
 """
 
@@ -83,7 +83,7 @@ def _float_stats(u, chunk: int, blocks=None) -> dict[str, Any]:
         if math.isfinite(total):
             _clean(v, total, acc, bufs)
             continue
-        if v.device.type == "cpu":
+        if _host(v) is not None:
             _sprinkled(v, acc, bufs)
         else:  # on accelerators isfinite and friends are fast: count element by element
             _by_element(v, acc, bufs)
@@ -169,9 +169,7 @@ def _finite_mask(t):
 
 
 def _clean(v, total: float, acc: _FloatAcc, bufs) -> None:
-    """A chunk without NaN/±inf: amin, amax, dot and the zero check, all from cache."""
-    import torch
-
+    """A chunk without NaN/±inf: min, max, the sum of squares and the zero check, all from cache."""
     mn, mx = _minmax(v)
     acc.minmax(mn, mx)
     acc.zeros += _zeros(v, mn, mx, bufs)
@@ -183,29 +181,29 @@ def _clean(v, total: float, acc: _FloatAcc, bufs) -> None:
 
 
 def _sprinkled(v, acc: _FloatAcc, bufs) -> None:
-    """A CPU chunk with NaN/±inf: NumPy's isfinite (fast) finds them, they are counted, and one
-    torch ``nan_to_num`` copies the chunk into a scratch buffer (in cache) with each of them
-    replaced by one finite value of the chunk, whose share of the sums is then taken off; min
-    and max do not change."""
+    """A CPU chunk with NaN/±inf: NumPy's isfinite (fast) finds them, they are counted, and the
+    chunk is copied into a scratch buffer (in cache) with each of them replaced by one finite
+    value of the chunk, whose share of the sums is then taken off; min and max do not change."""
     import numpy as np
-    import torch
 
     a = _host(v)
     n = a.size
-    flags = bufs.flags(n)
-    fin = np.isfinite(a, out=flags)
-    k = n - int(np.count_nonzero(fin))
+    fin = np.isfinite(a, out=bufs.flags(n))
+    where = _not_finite_positions(fin)
+    k = where.size
     if k == n:
         _by_element(v, acc, bufs)
         return
-    fill = float(a[int(np.argmax(fin))])  # the first finite value
-    if k:  # (k == 0: the sum overflowed, nothing to count)
-        nan = int(np.count_nonzero(np.isnan(a, out=flags)))
-        pos = int(np.count_nonzero(np.equal(a, np.inf, out=flags)))
-        acc.nan += nan
-        acc.posinf += pos
-        acc.neginf += k - nan - pos
-    flat = torch.nan_to_num(v, nan=fill, posinf=fill, neginf=fill, out=bufs.tmp(n))
+    special = a[where]
+    nan = int(np.count_nonzero(np.isnan(special)))
+    pos = int(np.count_nonzero(special == np.inf))
+    acc.nan += nan
+    acc.posinf += pos
+    acc.neginf += k - nan - pos
+    fill = float(a[int(np.argmax(fin))]) if k else 0.0  # the first finite value (k == 0: the sum overflowed)
+    flat = bufs.tmp(n)
+    flat.copy_(v)
+    _host(flat)[where] = fill
     mn, mx = _minmax(flat)
     acc.minmax(mn, mx)
     acc.zeros += _zeros(flat, mn, mx, bufs) - (k if fill == 0 else 0)
@@ -218,9 +216,26 @@ def _sprinkled(v, acc: _FloatAcc, bufs) -> None:
     acc.moments(n - k, sums(acc.shift), sums)
 
 
+#: eight True bytes: a word of ``isfinite`` flags with no NaN/inf among its 8 elements
+_ALL_FINITE = int.from_bytes(b"\x01" * 8, "little")
+
+
+def _not_finite_positions(fin):
+    """Positions of the False flags, found by words of 8 flags (8x fewer comparisons: NaN/inf
+    are usually rare), then checked one by one inside the words that are not all True."""
+    import numpy as np
+
+    n8 = fin.size - fin.size % 8
+    words = np.flatnonzero(fin[:n8].view(np.uint64) != _ALL_FINITE)
+    near = (words[:, None] * 8 + np.arange(8)).reshape(-1)
+    tail = np.arange(n8, fin.size)
+    near = np.concatenate((near, tail)) if tail.size else near
+    return near[~fin[near]]
+
+
 def _by_element(v, acc: _FloatAcc, bufs) -> None:
-    """Any values, NaN/±inf counted element by element (for a chunk's short tail, or a chunk
-    with NaN/inf nearly everywhere)."""
+    """Any values, NaN/±inf counted element by element (a chunk of only NaN/inf, or any chunk
+    on an accelerator)."""
     import torch
 
     n = v.numel()
