@@ -237,6 +237,7 @@ def _compare_rows(items: list[TensorReport]) -> list[list[str]]:
         ("device", lambda r: r.device),
         ("memory", lambda r: fmt_bytes(r.nbytes)),
         ("contiguous", lambda r: "—" if r.contiguous is None else ("yes" if r.contiguous else "no")),
+        ("memory format", lambda r: r.memory_format or "—"),
         ("view", lambda r: "—" if r.is_view is None else ("yes" if r.is_view else "no")),
         ("requires_grad", lambda r: "—" if r.requires_grad is None else str(r.requires_grad)),
         ("grad_fn", lambda r: r.grad_fn or "—"),
