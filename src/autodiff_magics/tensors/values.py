@@ -26,8 +26,6 @@ def _std_convention(r: TensorReport, is_torch: bool) -> tuple[int, str]:
 def _values_into(r: TensorReport, x, *, is_torch: bool, sparse: bool = False) -> None:
     """Fill r.stats, r.histogram and r.heatmap from x (a torch tensor or NumPy array; a NumPy
     masked array counts its unmasked values only)."""
-    import torch
-
     mask = _mask_of(x) if not is_torch else None
     t = x if is_torch else _torch_view_of_ndarray(x.data if mask is not None else x)
     kind = _value_kind(t.dtype)
