@@ -110,7 +110,7 @@ def random_view(buf: np.ndarray, rng: random.Random) -> np.ndarray:
 def test_relations_match_brute_force(monkeypatch, runs):
     """Random strided views of one buffer against their actual byte sets; with runs=0 the
     per-run enumeration is off, so the formulas and NumPy's solver are exercised."""
-    monkeypatch.setattr(A, "RUN_BUDGET", runs)
+    monkeypatch.setattr(A.counting, "RUN_BUDGET", runs)
     rng = random.Random(4)
     buf = np.zeros(2000, dtype=np.uint8)
     seen = set()
@@ -141,10 +141,10 @@ def test_relations_match_brute_force(monkeypatch, runs):
 def test_numpy_solver_and_may_share(monkeypatch):
     x = np.zeros((40, 40, 40), dtype=np.float32)
     a, b = x[::3, ::5, ::7], x[1::4, ::6, 2::9]
-    monkeypatch.setattr(A, "RUN_BUDGET", 0)
+    monkeypatch.setattr(A.counting, "RUN_BUDGET", 0)
     p = rel(a, b)
     assert p.relation == ("overlap" if np.shares_memory(a, b) else "disjoint_interleaved")
-    monkeypatch.setattr(A, "SOLVER_WORK", 1)
+    monkeypatch.setattr(A.counting, "SOLVER_WORK", 1)
     hard = rel(a, b)
     assert hard.relation == "may_share" and hard.shares_memory is True and hard.overlap_bytes is None
     assert "could not be decided within 1 steps" in hard.meaning

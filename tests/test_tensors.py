@@ -16,20 +16,22 @@ import autodiff_magics as adm
 from autodiff_magics import tensors as T
 from autodiff_magics.errors import InputError
 from autodiff_magics.report import WIDGET_MIME
+from autodiff_magics.tensors.statistics import finish_std
 from autodiff_magics.tensors import TensorReport, TensorsReport, shape_words, tensorinfo
 
 from .conftest import run
 
 
-def reference(x) -> dict:
-    """Statistics the slow, obvious way: float64, boolean indexing."""
+def reference(x, ddof: int = 1) -> dict:
+    """Statistics the slow, obvious way: float64, boolean indexing; std with n − ddof (torch's
+    ``x.std()`` divides by n−1, NumPy's ``a.std()`` by n)."""
     e = torch.as_tensor(x).detach().double().reshape(-1)
     f = e[torch.isfinite(e)]
     return {
         "min": f.min().item(),
         "max": f.max().item(),
         "mean": f.mean().item(),
-        "std": f.std(correction=0).item(),
+        "std": f.std(correction=ddof).item(),
         "nan": int(torch.isnan(e).sum()),
         "posinf": int((e == math.inf).sum()),
         "neginf": int((e == -math.inf).sum()),
@@ -43,13 +45,23 @@ def assert_stats(stats: dict, ref: dict, rel: float = 1e-6) -> None:
         assert stats[key] == ref[key], key
     # float32 chunk sums: the mean is exact to about 1e-7 of the values' spread, not of itself
     assert stats["mean"] == pytest.approx(ref["mean"], rel=rel, abs=rel * max(ref["std"], 1e-3))
-    assert stats["std"] == pytest.approx(ref["std"], rel=rel, abs=1e-9)
+    if ref["count"] <= 1 and stats.get("std_ddof", 1) == 1:
+        assert stats["std"] is None  # n−1 of one value is undefined (torch says nan)
+    else:
+        assert stats["std"] == pytest.approx(ref["std"], rel=rel, abs=1e-9)
+
+
+def raw_stats(x, chunk: int) -> dict:
+    """The float statistics of a torch tensor straight from the one-pass core, std as x.std()."""
+    s = T._float_stats(x, chunk)
+    finish_std(s, 1, 1)
+    return s
 
 
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of 4,096 elements, so small test tensors cross many chunk boundaries."""
-    monkeypatch.setattr(T, "CPU_CHUNK_BYTES", 1 << 14)
+    monkeypatch.setattr(T.chunks, "CPU_CHUNK_BYTES", 1 << 14)
 
 
 # -- shapes in words ------------------------------------------------------------------------------
@@ -129,7 +141,7 @@ def test_random_mixtures_of_special_values():
         if not torch.isfinite(x).any():
             continue
         chunk = [64, 1000, 1 << 20][trial % 3]
-        assert_stats(T._float_stats(x, chunk), reference(x), rel=1e-5)
+        assert_stats(raw_stats(x, chunk), reference(x), rel=1e-5)
 
 
 def test_mean_much_larger_than_spread_keeps_its_digits(small_chunks):
@@ -148,7 +160,7 @@ def test_all_nan_and_empty_and_scalar():
     assert e.stats["count"] == 0 and e.stats["min"] is None and e.stats["over"] == "no values (empty)"
     assert e.histogram is None
     z = tensorinfo(torch.tensor(-5.3))
-    assert z.item == pytest.approx(-5.3) and z.stats["std"] == 0.0 and z.stats["over"] == "the single value"
+    assert z.item == pytest.approx(-5.3) and z.stats["std"] is None and z.stats["over"] == "the single value"
 
 
 def test_integer_stats_are_exact():
@@ -287,12 +299,13 @@ def test_numpy_arrays():
     r = tensorinfo(a, names=["a"])
     assert r.kind == "ndarray" and r.dtype == "float64" and r.shape == [3, 2]
     assert r.strides_bytes == [-32, 16] and r.strides == [-4, 2] and r.is_view
-    assert_stats(r.stats, reference(torch.from_numpy(a.copy())))
+    assert_stats(r.stats, reference(torch.from_numpy(a.copy()), ddof=0))
     assert r.heatmap["matrices"][0][0] == [8.0, 10.0]  # orientation kept: first row is a[0]
     u = tensorinfo(np.array([1, 2, 3, 0], dtype=np.uint32))
     assert (u.stats["max"], u.stats["zeros"]) == (3, 1)
     big = tensorinfo(np.array([0, 2**64 - 1, 5], dtype=np.uint64)).stats
-    assert big["max"] == 2**64 - 1 and big["min"] == 0 and "float64" in big["over"]
+    assert big["max"] == 2**64 - 1 and big["min"] == 0 and big["sum"] == 2**64 + 4
+    assert big["mean"] == (2**64 + 4) / 3 and big["over"] == "all 3 values"  # exact: no float64 copy
     ld = tensorinfo(np.array([1.5, 2.5], dtype=np.longdouble), names=["ld"])
     assert ld.stats["mean"] == 2.0
     be = tensorinfo(np.arange(6, dtype=">i4"), names=["be"])
@@ -347,7 +360,7 @@ def test_histogram_exact_for_small_and_sampled_for_large(monkeypatch):
     x = torch.arange(100.0)
     h = tensorinfo(x).histogram
     assert sum(h["counts"]) == 100 and not h["sampled"] and h["edges"][0] == 0 and h["edges"][-1] == 99
-    monkeypatch.setattr(T, "HIST_SAMPLE", 1000)
+    monkeypatch.setattr(T.pictures, "HIST_SAMPLE", 1000)
     big = tensorinfo(torch.randn(100, 1000)).histogram
     assert big["sampled"] and big["sample_size"] <= 1000 and sum(big["counts"]) == big["sample_size"]
     ints = tensorinfo(torch.tensor([0, 1, 1, 2, 2, 2])).histogram
@@ -403,7 +416,7 @@ def test_html_escapes_user_text():
 def test_text_view():
     text = tensorinfo(torch.tensor([1.0, math.nan, 0.0]), names=["x"]).to_text()
     assert text.splitlines()[0] == "x: torch.Tensor (tensor)"
-    assert "values     min 0 · max 1 · mean 0.5 · std 0.5   (over the 2 finite values of 3)" in text
+    assert "values     min 0 · max 1 · mean 0.5 · std (n−1, as x.std()) 0.707107   (over the 2 finite values of 3)" in text
     assert "special    NaN 1 · +inf 0 · -inf 0 · zeros 1" in text
 
 

@@ -97,13 +97,20 @@ def _cell_text(r: AliasCellReport) -> str:
 
 
 def _silent_words(item: dict[str, Any]) -> str:
+    """One silent change, naming who changed it only when the cell shows it."""
     text = f"{item['name']} changed: {item['how']}"
     if item.get("through"):
         via = item["through"]
         rel = {d["name"]: d["relation"] for d in item.get("shares_with", [])}
         text += " — through " + ", ".join(f"{v} ({rel.get(v, 'shared memory')})" for v in via)
+    elif item.get("by"):
+        text += " — " + item["by"]
     elif item.get("shares_with"):
-        text += " — it shares memory with " + ", ".join(d["name"] for d in item["shares_with"])
+        others = item["shares_with"]
+        changed = [d["name"] for d in others if d.get("changed")]
+        text += " — it shares memory with " + ", ".join(d["name"] for d in others)
+        if changed:
+            text += f" ({', '.join(changed)} changed too); the cell wrote to none of them by name, so the change came from code that reached the memory another way"
     elif item.get("passed"):
         text += " — the cell passed it to a function, which may have written into it"
     else:

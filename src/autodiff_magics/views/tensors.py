@@ -103,7 +103,9 @@ def _memory_line(r: TensorReport) -> str:
         per = f" ({fmt_int(r.itemsize)} B per element)" if r.itemsize else ""
         parts.append(fmt_bytes(r.nbytes) + per)
     parts.append(r.layout)
-    if r.contiguous is not None:
+    if r.memory_format is not None:
+        parts.append(r.memory_format)
+    elif r.contiguous is not None:
         parts.append("contiguous" if r.contiguous else "not contiguous")
     return " · ".join(parts)
 
@@ -157,13 +159,24 @@ def _stats_lines(r: TensorReport) -> list[tuple[str, str]]:
         if r.numel == 1:
             return lines  # one value: min, max and mean would only repeat it
     mm = f"min {fmt_value(s['min'], r.dtype)} · max {fmt_value(s['max'], r.dtype)} · " if s["min"] is not None else ""
-    lines.append(("values", f"{mm}mean {fmt_value(s['mean'], digits=7)} · std {fmt_value(s['std'], digits=6)}   (over {s['over']})"))
+    lines.append(("values", f"{mm}mean {fmt_value(s['mean'], digits=7)} · {_std_words(s)}   (over {s['over']})"))
+    if s.get("masked") is not None:
+        lines.append(("masked", f"{fmt_int(s['masked'])} of {fmt_int(r.numel)} elements (not values: left out of every statistic)"))
     special = f"NaN {fmt_int(s['nan'])} · +inf {fmt_int(s['posinf'])} · -inf {fmt_int(s['neginf'])} · zeros {fmt_int(s['zeros'])}"
     if r.numel:
         if s["zeros"] and s["count"]:
             special += f" ({s['zeros'] / r.numel:.1%})"
     lines.append(("special", special))
     return lines
+
+
+def _std_words(s: dict[str, Any]) -> str:
+    """``std (n−1, as x.std()) 0.707107``: the value with the convention it follows."""
+    conv = s.get("std_convention")
+    label = f"std ({conv})" if conv else "std"
+    if s["std"] is None and s.get("std_ddof") == 1 and s["count"] == 1:
+        return f"{label} — (undefined for one value)"
+    return f"{label} {fmt_value(s['std'], digits=6)}"
 
 
 def _hist_caption(h: dict[str, Any], r: TensorReport) -> str:
@@ -224,13 +237,15 @@ def _compare_rows(items: list[TensorReport]) -> list[list[str]]:
         ("device", lambda r: r.device),
         ("memory", lambda r: fmt_bytes(r.nbytes)),
         ("contiguous", lambda r: "—" if r.contiguous is None else ("yes" if r.contiguous else "no")),
+        ("memory format", lambda r: r.memory_format or "—"),
         ("view", lambda r: "—" if r.is_view is None else ("yes" if r.is_view else "no")),
         ("requires_grad", lambda r: "—" if r.requires_grad is None else str(r.requires_grad)),
         ("grad_fn", lambda r: r.grad_fn or "—"),
         ("min", lambda r: stat(r, "min")),
         ("max", lambda r: stat(r, "max")),
         ("mean", lambda r: stat(r, "mean", 7)),
-        ("std", lambda r: stat(r, "std", 6)),
+        ("std", lambda r: stat(r, "std", 6) + ("" if r.stats is None or r.stats.get("std_ddof") is None else f" (n−{r.stats['std_ddof']})" if r.stats["std_ddof"] else " (n)")),
+        ("masked", lambda r: "—" if r.stats is None or r.stats.get("masked") is None else fmt_int(r.stats["masked"])),
         ("NaN", lambda r: stat(r, "nan")),
         ("+inf / -inf", lambda r: "—" if r.stats is None else f"{fmt_int(r.stats['posinf'])} / {fmt_int(r.stats['neginf'])}"),
         ("zeros", lambda r: stat(r, "zeros")),

@@ -1,0 +1,228 @@
+"""%tensorinfo values as their own library computes them: std convention, masked arrays, exact
+integer sums and means, memory formats, and the one-pass float path on sprinkled NaN/±inf."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from autodiff_magics import tensors as T
+from autodiff_magics.tensors import tensorinfo
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 4,096 elements, so small test tensors cross many chunk boundaries."""
+    monkeypatch.setattr(T.chunks, "CPU_CHUNK_BYTES", 1 << 14)
+
+
+# -- std as the object's library computes it ------------------------------------------------------
+
+
+def test_torch_std_is_n_minus_1_like_x_std(ip):
+    torch.manual_seed(3)
+    ip.user_ns["x"] = x = torch.randn(20) * 20
+    r = ip.run_line_magic("tensorinfo", "x")
+    assert r.stats["std"] == pytest.approx(x.std().item(), rel=1e-6)
+    assert r.stats["std"] != pytest.approx(x.std(correction=0).item(), rel=1e-6)
+    assert (r.stats["std_ddof"], r.stats["std_convention"]) == (1, "n−1, as x.std()")
+    assert "std (n−1, as x.std())" in r.to_text() and "std (n−1, as x.std())" in r.to_html()
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["stats"]["std_ddof"] == 1 and d["stats"]["std_convention"] == "n−1, as x.std()"
+
+
+def test_numpy_std_is_n_like_arr_std(ip):
+    ip.user_ns["arr"] = a = np.random.default_rng(0).normal(size=(7, 3))
+    r = ip.run_line_magic("tensorinfo", "arr")
+    assert r.stats["std"] == pytest.approx(a.std(), rel=1e-12)
+    assert r.stats["std_convention"] == "n, as arr.std()" and "std (n, as arr.std())" in r.to_text()
+    lst = tensorinfo([1.0, 2.0, 4.0], names=["v"]).stats
+    assert lst["std"] == pytest.approx(np.std([1.0, 2.0, 4.0])) and lst["std_convention"] == "n, as np.std(v)"
+
+
+def test_std_conventions_for_broadcast_bool_int_and_one_value():
+    b = torch.tensor([1.0, 3.0]).expand(5, 2)  # stride 0: 10 elements, 2 stored
+    assert tensorinfo(b).stats["std"] == pytest.approx(b.contiguous().std().item())
+    flags = torch.tensor([True, False, True, True])
+    assert tensorinfo(flags).stats["std"] == pytest.approx(flags.double().std().item())
+    ints = torch.tensor([1, 5, 9, 2])
+    assert tensorinfo(ints).stats["std"] == pytest.approx(ints.double().std().item())
+    one = tensorinfo(torch.tensor([4.0, math.nan]), names=["y"])
+    assert one.stats["std"] is None and "undefined for one value" in one.to_text()
+    c = torch.tensor([1 + 1j, 2 - 1j, 0j])
+    assert tensorinfo(c).stats["std"] == pytest.approx(c.std().item())
+
+
+# -- masked arrays --------------------------------------------------------------------------------
+
+
+def test_masked_array_counts_unmasked_values_only(ip):
+    ip.user_ns["m"] = np.ma.masked_array([1.0, 2.0, 1000.0, -5.0], mask=[0, 0, 1, 0])
+    r = ip.run_line_magic("tensorinfo", "m")
+    s = r.stats
+    assert (s["max"], s["min"], s["count"], s["masked"]) == (2.0, -5.0, 3, 1)
+    assert s["mean"] == pytest.approx(-2 / 3) and s["std"] == pytest.approx(np.ma.masked_array([1.0, 2.0, 1000.0, -5.0], mask=[0, 0, 1, 0]).std())
+    assert s["over"] == "the 3 unmasked values of 4"
+    assert "--" in r.preview and "1000" not in r.preview and "inf" not in r.preview
+    assert sum(r.histogram["counts"]) == 3
+    text = r.to_text()
+    assert "masked     1 of 4 elements" in text and "max 2 " in text
+
+
+def test_masked_matrix_heatmap_and_all_masked():
+    data = np.arange(12.0).reshape(3, 4)
+    m = np.ma.masked_array(data, mask=data % 5 == 0)[::-1]  # a view with a negative stride
+    r = tensorinfo(m, names=["m"])
+    assert r.stats["masked"] == 3 and r.stats["count"] == 9
+    assert r.stats["mean"] == pytest.approx(np.ma.compressed(m).mean())
+    assert r.heatmap["matrices"][0][0] == [8.0, 9.0, None, 11.0]  # masked cells are not drawn
+    none = tensorinfo(np.ma.masked_array([1.0, 2.0], mask=[1, 1]), names=["z"]).stats
+    assert none["count"] == 0 and none["mean"] is None and none["over"] == "no values: all 2 are masked"
+    plain = tensorinfo(np.ma.masked_array([1, 2, 3]), names=["p"]).stats
+    assert plain["masked"] is None and plain["mean"] == 2.0
+
+
+# -- exact integers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [lambda v: torch.tensor(v), lambda v: np.array(v)])
+def test_int64_limits_mean_is_exact(make):
+    s = tensorinfo(make([2**63 - 1, -(2**63), 0, 5])).stats
+    assert (s["sum"], s["mean"], s["min"], s["max"]) == (4, 1.0, -(2**63), 2**63 - 1)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64, torch.uint16, torch.uint32, torch.uint64])
+def test_every_integer_dtype_sums_exactly_across_chunks(small_chunks, dtype):
+    info = torch.iinfo(dtype)
+    rng = random.Random(5)
+    py = [rng.randint(info.min, info.max) for _ in range(20_001)]
+    py[::7] = [info.max] * len(py[::7])  # the top of the range, many times: a plain int64 sum would overflow
+    py[1::9] = [info.min] * len(py[1::9])
+    py[2::13] = [0] * len(py[2::13])
+    s = tensorinfo(torch.tensor(py, dtype=dtype)).stats
+    assert s["sum"] == sum(py) and s["count"] == len(py)
+    assert s["mean"] == sum(py) / len(py)  # Python's correctly rounded int / int
+    assert (s["min"], s["max"]) == (min(py), max(py))
+    assert s["zeros"] == py.count(0)
+
+
+def test_int64_mean_through_the_magic(ip):
+    ip.run_cell("import torch\nbig = torch.tensor([2**63 - 1, -2**63, 0, 5])")
+    r = ip.run_line_magic("tensorinfo", "big")
+    assert r.stats["mean"] == 1.0 and "mean 1 " in r.to_text()
+
+
+# -- memory format --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, fmt",
+    [
+        (lambda: torch.ones(2, 3, 4, 5), "contiguous"),
+        (lambda: torch.ones(2, 3, 4, 5).to(memory_format=torch.channels_last), "channels_last"),
+        (lambda: torch.ones(2, 3, 4, 5, 6).to(memory_format=torch.channels_last_3d), "channels_last_3d"),
+        (lambda: torch.ones(3, 4).T, "dense but permuted (memory order of dims: 1, 0)"),
+        (lambda: torch.ones(2, 3, 4).permute(1, 0, 2), "dense but permuted (memory order of dims: 1, 0, 2)"),
+        (lambda: torch.ones(4, 6)[:, ::2], "strided (gaps between elements)"),
+        (lambda: torch.ones(3, 1).expand(3, 4), "broadcast (stride 0)"),
+        (lambda: torch.ones(10).unfold(0, 3, 1), "overlapping (elements share memory)"),
+        (lambda: np.ones((3, 4), order="F"), "Fortran order (column-major)"),
+        (lambda: np.ones((3, 4)), "contiguous"),
+    ],
+)
+def test_memory_format_named(make, fmt):
+    r = tensorinfo(make(), names=["x"])
+    assert r.memory_format == fmt and r.to_dict()["memory_format"] == fmt
+    assert fmt in r.to_text()
+
+
+def test_channels_last_note(ip):
+    ip.run_cell("import torch\nimg = torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)")
+    r = ip.run_line_magic("tensorinfo", "img")
+    assert any(n.startswith("img is channels_last (NHWC in memory") for n in r.notes)
+    assert "not contiguous" not in r.to_text().split("memory", 1)[1].splitlines()[0]
+
+
+# -- the one-pass float path on sprinkled NaN/±inf ---------------------------------------------------
+
+
+def reference(x) -> dict:
+    e = x.detach().double().reshape(-1)
+    f = e[torch.isfinite(e)]
+    return {"min": f.min().item(), "max": f.max().item(), "mean": f.mean().item(), "std": f.std().item(),
+            "nan": int(torch.isnan(e).sum()), "posinf": int((e == math.inf).sum()), "neginf": int((e == -math.inf).sum()),
+            "zeros": int((f == 0).sum()), "count": f.numel()}
+
+
+def sprinkle(x, every: int = 1000):
+    x[:: 3 * every] = math.nan
+    x[every :: 3 * every] = math.inf
+    x[2 * every :: 3 * every] = -math.inf
+    return x
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: sprinkle(torch.randn(50_000)),  # 1 in 1,000: every chunk has some
+        lambda: sprinkle(torch.rand(50_000) + 1),  # all positive: a stand-in would show as a wrong min
+        lambda: sprinkle(torch.relu(torch.randn(50_000))),  # zeros among them
+        lambda: torch.cat([torch.zeros(1), sprinkle(torch.randn(40_000), every=3)]),  # the first finite value is 0
+        lambda: sprinkle(1000 + torch.randn(50_000) / 1000),  # mean ≫ spread: the shifted sums
+        lambda: sprinkle(torch.randn(50_000, dtype=torch.float64)),
+        lambda: sprinkle(torch.randn(30_000)).to(torch.bfloat16),
+        lambda: torch.full((20_000,), 3e38),  # finite, but the chunk sum overflows to inf
+    ],
+)
+def test_sprinkled_specials_match_reference(small_chunks, make):
+    x = make()
+    s = tensorinfo(x).stats
+    ref = reference(x)
+    for key in ("nan", "posinf", "neginf", "zeros", "count", "min", "max"):
+        assert s[key] == ref[key], key
+    assert s["mean"] == pytest.approx(ref["mean"], rel=1e-5, abs=1e-5 * max(ref["std"], 1e-3))
+    assert s["std"] == pytest.approx(ref["std"], rel=1e-4, abs=1e-9)
+
+
+@pytest.mark.parametrize("make", [lambda: sprinkle(torch.randn(30_000)), lambda: torch.relu(torch.randn(30_000)), lambda: torch.full((5000,), math.nan)])
+def test_accelerator_path_with_torch_ops_only(small_chunks, monkeypatch, make):
+    """Off the CPU there is no NumPy view: the same statistics from torch ops alone."""
+    monkeypatch.setattr(T.float_stats, "_host", lambda t: None)
+    x = make()
+    s = tensorinfo(x).stats
+    e = x.double()
+    f = e[torch.isfinite(e)]
+    assert (s["nan"], s["posinf"], s["neginf"], s["count"]) == (int(e.isnan().sum()), int((e == math.inf).sum()), int((e == -math.inf).sum()), f.numel())
+    if f.numel():
+        assert (s["min"], s["max"], s["zeros"]) == (f.min().item(), f.max().item(), int((f == 0).sum()))
+        assert s["std"] == pytest.approx(f.std().item(), rel=1e-4)
+
+
+def test_statistics_leave_no_trace_and_make_no_full_copy():
+    x = sprinkle(torch.randn(1 << 20))
+    before = x.clone()
+    tensorinfo(x)
+    assert torch.equal(torch.isnan(x), torch.isnan(before)) and torch.equal(x.nan_to_num(), before.nan_to_num())
+    x.resize_(1 << 21)  # the storage is still resizable: no .numpy() was taken of it
+    assert x.numel() == 1 << 21
+
+
+@pytest.mark.parametrize("module", ["autodiff_magics.tensors", "autodiff_magics.tensors.summary", "autodiff_magics.tensors.words",
+                                    "autodiff_magics.aliasing", "autodiff_magics.aliasing.comparison"])
+def test_docstring_examples_of_the_packages(module):
+    import builtins
+    import doctest
+    import importlib
+
+    had_underscore = "_" in builtins.__dict__
+    try:
+        result = doctest.testmod(importlib.import_module(module))
+    finally:
+        if not had_underscore:
+            builtins.__dict__.pop("_", None)
+    assert result.attempted >= 1 and result.failed == 0
