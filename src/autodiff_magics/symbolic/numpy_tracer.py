@@ -1,19 +1,16 @@
-"""Symbolic differentiation by tracing: the cell runs once on arrays of SymPy symbols.
+"""The NumPy tracer: the cell runs once on arrays of SymPy symbols (for code torch cannot run).
 
 A variable ``x`` of shape (3,) becomes a :class:`SymbolicArray` holding the real symbols x₀, x₁,
 x₂. The array answers to Python operators, indexing, NumPy ufuncs, its own tensor-like methods
-and, through ``__torch_function__``, to explicit torch calls (``torch.sin(x)``, ``x.sum()``,
-``torch.nn.functional.relu(x)``). What comes out is the exact expression of f that the cell
-computes; SymPy differentiates it and evaluates the gradient exactly at the point. A branch on a
-value (``if x[0] > 0:``) is decided at the point, so the expression is the one the cell follows
-there. What cannot be followed (a conversion to a Python float, an unsupported torch function)
-stops the trace with one sentence saying why.
+and, through ``__torch_function__``, to explicit torch calls. It is the fallback of the symbolic
+row when the cell cannot run on real tensors (``np.sin(x)`` on a tensor that requires grad); the
+main path records the ATen operators of a real run (see :mod:`.recording`). A branch on a value is
+decided at the point; what cannot be followed stops the trace with one sentence saying why.
 """
 
 from __future__ import annotations
 
 import contextvars
-import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,20 +20,13 @@ import numpy as np
 import sympy
 from sympy.core.sympify import converter as _sympy_converter
 
-from .functions import Constant
+from ..functions import Constant
+from .exact import OPERATION_BUDGET, SymbolicUnsupported
+from .exact import number as _number
 
-__all__ = ["SymbolicArray", "SymbolicUnsupported", "SymbolicResult", "trace_and_differentiate"]
+__all__ = ["SymbolicArray", "apply_function", "trace_numpy"]
 
 _sympy_converter[Constant] = lambda c: getattr(sympy, c.sympy_name)
-
-#: most scalar operations one trace may perform before it gives up
-OPERATION_BUDGET = 20_000
-
-_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-class SymbolicUnsupported(Exception):
-    """The cell did something symbolic differentiation cannot follow (one sentence)."""
 
 
 @dataclass
@@ -53,28 +43,6 @@ class _Trace:
 
 
 _TRACE: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar("autodiff_magics_trace", default=None)
-
-
-def _number(value: Any) -> sympy.Expr:
-    """A Python/NumPy number as SymPy: short decimals exact (0.1 -> 1/10), long ones as Floats."""
-    if isinstance(value, Constant):
-        return getattr(sympy, value.sympy_name)
-    if isinstance(value, (bool, np.bool_)):
-        return sympy.Integer(int(value))
-    if isinstance(value, (int, np.integer)):
-        return sympy.Integer(int(value))
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        if not math.isfinite(f):
-            return sympy.nan if math.isnan(f) else (sympy.oo if f > 0 else -sympy.oo)
-        text = repr(f)
-        digits = text.split("e")[0].replace("-", "").replace(".", "").strip("0")
-        return sympy.Rational(text) if len(digits) <= 8 else sympy.Float(f, 17)
-    if isinstance(value, (complex, np.complexfloating)):
-        raise SymbolicUnsupported("the cell uses a complex number, and f must be real")
-    if isinstance(value, sympy.Basic):
-        return value
-    raise SymbolicUnsupported(f"the cell mixes the variables with a {type(value).__name__}, which has no symbolic form")
 
 
 def _objects(value: Any) -> np.ndarray:
@@ -706,99 +674,19 @@ def apply_function(name: str, sympy_fn: Callable[..., Any], args: tuple[Any, ...
 
 # -- the trace -------------------------------------------------------------------------------------
 
-
-@dataclass
-class SymbolicResult:
-    """What SymPy found: f and its gradient as exact expressions and exact values at the point."""
-
-    expression: sympy.Expr
-    symbols: dict[str, np.ndarray]  # name -> object array of Symbols shaped like the variable
-    derivatives: dict[str, np.ndarray]  # name -> object array of derivative expressions
-    gradient: dict[str, np.ndarray]  # name -> float64 values at the point
-    exact_values: dict[str, np.ndarray]  # name -> object array of exact values at the point
-    value: float
-    exact_value: sympy.Expr
-    kinks: list[str]  # non-differentiable pieces sitting exactly at the point
-
-    def text(self, expr: sympy.Expr) -> str:
-        """An expression with subscripted names (x₀), for plain text."""
-        return sympy.sstr(expr.xreplace(self._pretty_symbols()))
-
-    def latex(self, expr: sympy.Expr) -> str:
-        return sympy.latex(expr)
-
-    def _pretty_symbols(self) -> dict[sympy.Symbol, sympy.Symbol]:
-        cache = getattr(self, "_pretty", None)
-        if cache is None:
-            cache = {}
-            for name, syms in self.symbols.items():
-                for idx, s in np.ndenumerate(syms):
-                    cache[s] = sympy.Symbol(_pretty_name(name, idx), real=True)
-            self._pretty = cache
-        return cache
+# functions._kind recognises symbolic arguments by this module name (the package's public face)
+SymbolicArray.__module__ = "autodiff_magics.symbolic"
 
 
-def _pretty_name(name: str, index: tuple[int, ...]) -> str:
-    if not index:
-        return name
-    return name + ",".join(str(i).translate(_SUBSCRIPTS) for i in index)
-
-
-def make_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Real SymPy symbols shaped like a variable: x -> x_0, x_1, ... (LaTeX x_{0})."""
-    out = np.empty(shape, dtype=object)
-    for idx in np.ndindex(*shape):
-        label = name if not idx else f"{name}_{{{','.join(map(str, idx))}}}" if len(idx) > 1 else f"{name}_{idx[0]}"
-        out[idx] = sympy.Symbol(label, real=True)
-    return out
-
-
-def exact_point(values: np.ndarray) -> np.ndarray:
-    """Point coordinates as exact SymPy numbers (the decimals the user typed, when short)."""
-    out = np.empty(values.shape, dtype=object)
-    for idx, v in np.ndenumerate(values):
-        out[idx] = _number(float(v))
-    return out
-
-
-def trace_and_differentiate(cell: Callable[[Mapping[str, Any]], Any], points: Mapping[str, np.ndarray]) -> SymbolicResult:
-    """Run the cell on symbols, differentiate its value, evaluate everything exactly at the point."""
-    symbols = {name: make_symbols(name, p.shape) for name, p in points.items()}
-    exact = {name: exact_point(p) for name, p in points.items()}
-    substitution: dict[sympy.Symbol, sympy.Expr] = {}
-    for name in points:
-        for idx, s in np.ndenumerate(symbols[name]):
-            substitution[s] = exact[name][idx]
+def trace_numpy(cell: Callable[[Mapping[str, Any]], Any], symbols: Mapping[str, np.ndarray],
+                substitution: dict[sympy.Symbol, sympy.Expr]) -> sympy.Expr:
+    """f as a SymPy expression: the cell run once on arrays of the variables' symbols."""
     token = _TRACE.set(_Trace(point=substitution))
     try:
         out = cell({name: SymbolicArray(syms.copy()) for name, syms in symbols.items()})
     finally:
         _TRACE.reset(token)
-    expr = _as_expression(out)
-    _check_size(expr)
-    value_exact = expr.xreplace(substitution)
-    derivatives: dict[str, np.ndarray] = {}
-    gradient: dict[str, np.ndarray] = {}
-    exact_values: dict[str, np.ndarray] = {}
-    for name, syms in symbols.items():
-        d = np.empty(syms.shape, dtype=object)
-        ev = np.empty(syms.shape, dtype=object)
-        g = np.empty(syms.shape, dtype=np.float64)
-        for idx, s in np.ndenumerate(syms):
-            d[idx] = sympy.diff(expr, s)
-            ev[idx] = d[idx].xreplace(substitution)
-            g[idx] = _to_float(ev[idx])
-        derivatives[name], exact_values[name], gradient[name] = d, ev, g
-    return SymbolicResult(
-        expression=expr,
-        symbols=symbols,
-        derivatives=derivatives,
-        gradient=gradient,
-        exact_values=exact_values,
-        value=_to_float(value_exact),
-        exact_value=value_exact,
-        kinks=find_kinks(expr, substitution),
-    )
+    return _as_expression(out)
 
 
 def _as_expression(out: Any) -> sympy.Expr:
@@ -816,74 +704,3 @@ def _as_expression(out: Any) -> sympy.Expr:
         return _number(out.item() if isinstance(out, np.generic) else out)
     except SymbolicUnsupported:
         raise SymbolicUnsupported(f"f is a {type(out).__name__}, which has no symbolic form") from None
-
-
-#: most nodes f's expression may have once written out as a tree (shared pieces counted each time)
-TREE_BUDGET = 100_000
-
-
-def _check_size(expr: sympy.Expr) -> None:
-    """Refuse expressions whose written-out tree is huge (``y = y*y + y`` doubles it each line).
-
-    SymPy shares repeated pieces, but printing, substituting and differentiating walk them once
-    per occurrence; the tree size is counted here over the shared graph, without recursion."""
-    sizes: dict[int, int] = {}
-    stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
-    while stack:
-        node, ready = stack.pop()
-        key = id(node)
-        if key in sizes:
-            continue
-        if ready or not node.args:
-            sizes[key] = 1 + sum(sizes[id(a)] for a in node.args)
-            if sizes[key] > TREE_BUDGET:
-                raise SymbolicUnsupported(
-                    f"f's expression has more than {TREE_BUDGET:,} terms once written out "
-                    "(the cell reuses intermediate results many times), too large for exact symbolic differentiation"
-                )
-            continue
-        stack.append((node, True))
-        stack.extend((a, False) for a in node.args if id(a) not in sizes)
-
-
-def _to_float(value: sympy.Expr) -> float:
-    if value.has(sympy.zoo) or value is sympy.nan or value.has(sympy.nan):
-        return math.nan
-    number = sympy.N(value, 30)
-    if number is sympy.oo:
-        return math.inf
-    if number is -sympy.oo:
-        return -math.inf
-    try:
-        return float(number)
-    except TypeError:
-        return math.nan
-
-
-_NONSMOOTH = (sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Max, sympy.Min, sympy.floor, sympy.ceiling, sympy.Mod)
-
-
-def find_kinks(expr: sympy.Expr, point: Mapping[sympy.Symbol, sympy.Expr]) -> list[str]:
-    """The non-smooth pieces of f (abs, max, ...) that sit exactly on their kink at the point."""
-    kinks: list[str] = []
-    seen: set[sympy.Basic] = set()
-    for node in sympy.preorder_traversal(expr):
-        if node in seen or not isinstance(node, _NONSMOOTH) or not node.free_symbols:
-            continue
-        seen.add(node)
-        args = [a.xreplace(point) for a in node.args]
-        if isinstance(node, (sympy.Max, sympy.Min)):
-            vals = [sympy.N(a, 30) for a in args]
-            top = max(vals) if isinstance(node, sympy.Max) else min(vals)
-            hit = sum(1 for v in vals if abs(v - top) <= abs(top) * sympy.Float(1e-25) + sympy.Float(1e-25)) > 1
-        elif isinstance(node, (sympy.floor, sympy.ceiling)):
-            v = sympy.N(args[0], 30)
-            hit = abs(v - round(v)) < 1e-25
-        elif isinstance(node, sympy.Mod):
-            v = sympy.N(args[0] / args[1], 30)
-            hit = abs(v - round(v)) < 1e-25
-        else:
-            hit = abs(sympy.N(args[0], 30)) < 1e-25
-        if hit:
-            kinks.append(sympy.sstr(node))
-    return kinks

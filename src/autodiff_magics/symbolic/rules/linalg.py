@@ -1,0 +1,134 @@
+"""Linear algebra: products (mm, bmm, mv, dot, addmm, ...) and small exact matrix functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import sympy as S
+
+from . import Call, apply, as_objects, register
+from ..exact import SymbolicUnsupported, number
+
+
+def matmul(a: Any, b: Any) -> np.ndarray:
+    """a @ b for object arrays of 1-3 dims (sums built once, not pairwise)."""
+    a, b = as_objects(a), as_objects(b)
+    if a.ndim == 1 and b.ndim == 1:
+        return _scalar(S.Add(*[p * q for p, q in zip(a, b)]))
+    if a.ndim == 1:
+        return matmul(a[None, :], b)[..., 0, :] if b.ndim > 1 else None
+    if b.ndim == 1:
+        return matmul(a, b[:, None])[..., 0]
+    if a.ndim == 3 or b.ndim == 3:
+        a3 = a if a.ndim == 3 else np.broadcast_to(a, (b.shape[0], *a.shape))
+        b3 = b if b.ndim == 3 else np.broadcast_to(b, (a.shape[0], *b.shape))
+        return np.stack([matmul(x, y) for x, y in zip(a3, b3)]) if len(a3) else np.empty((0, a.shape[-2], b.shape[-1]), dtype=object)
+    out = np.empty((a.shape[0], b.shape[1]), dtype=object)
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            out[i, j] = S.Add(*[a[i, k] * b[k, j] for k in range(a.shape[1])])
+    return out
+
+
+def _scalar(v: Any) -> np.ndarray:
+    out = np.empty((), dtype=object)
+    out[()] = v
+    return out
+
+
+def _spend_product(call: Call, a: np.ndarray, b: np.ndarray) -> None:
+    call.spend(max(np.size(a), 1) * (b.shape[-1] if np.ndim(b) > 1 else 1))
+
+
+@register("mm", "bmm", "mv", "dot", "vdot", "matmul")
+def _mm(call: Call) -> np.ndarray:
+    a, b = call["self"], call["mat2"] if "mat2" in call.args else call["vec"] if "vec" in call.args else call["other"] if "other" in call.args else call["tensor"]
+    _spend_product(call, a, b)
+    return matmul(a, b)
+
+
+def _scaled(call: Call, product: np.ndarray) -> np.ndarray:
+    beta, alpha = number(call.get("beta", 1)), number(call.get("alpha", 1))
+    self = call["self"]
+    if beta == 0:
+        return apply(lambda p: alpha * p, product)
+    return apply(lambda s, p: beta * s + alpha * p, self, product)
+
+
+@register("addmm")
+def _addmm(call: Call) -> np.ndarray:
+    return _scaled(call, matmul(call["mat1"], call["mat2"]))
+
+
+@register("addmv")
+def _addmv(call: Call) -> np.ndarray:
+    return _scaled(call, matmul(call["mat"], call["vec"]))
+
+
+@register("addr")
+def _addr(call: Call) -> np.ndarray:
+    return _scaled(call, np.multiply.outer(as_objects(call["vec1"]), as_objects(call["vec2"])))
+
+
+@register("baddbmm")
+def _baddbmm(call: Call) -> np.ndarray:
+    return _scaled(call, matmul(call["batch1"], call["batch2"]))
+
+
+@register("addbmm")
+def _addbmm(call: Call) -> np.ndarray:
+    product = matmul(call["batch1"], call["batch2"])
+    return _scaled(call, np.sum(product, axis=0) if product.shape[0] else product[0])
+
+
+@register("outer", "ger")
+def _outer(call: Call) -> np.ndarray:
+    return np.multiply.outer(as_objects(call["self"]), as_objects(call["vec2"]))
+
+
+#: largest square matrix whose determinant or inverse is written out exactly
+MATRIX_LIMIT = 4
+
+
+def _matrices(x: np.ndarray) -> tuple[tuple[int, ...], list[S.Matrix]]:
+    x = as_objects(x)
+    if x.ndim < 2 or x.shape[-1] != x.shape[-2] or x.shape[-1] > MATRIX_LIMIT:
+        raise SymbolicUnsupported(f"exact determinants and inverses are written out for matrices up to {MATRIX_LIMIT}×{MATRIX_LIMIT} only")
+    lead = x.shape[:-2]
+    return lead, [S.Matrix(x[idx].tolist()) for idx in np.ndindex(*lead)]
+
+
+@register("_linalg_det")
+def _det(call: Call) -> tuple[Any, ...]:
+    lead, mats = _matrices(call["A"])
+    out = np.empty(lead, dtype=object)
+    for idx, m in zip(np.ndindex(*lead), mats):
+        out[idx] = m.det(method="berkowitz")
+    return (out, None, None)
+
+
+@register("linalg_inv_ex")
+def _inv(call: Call) -> tuple[Any, ...]:
+    lead, mats = _matrices(call["A"])
+    n = call["A"].shape[-1]
+    out = np.empty((*lead, n, n), dtype=object)
+    for idx, m in zip(np.ndindex(*lead), mats):
+        out[idx] = np.array(m.adjugate() / m.det(method="berkowitz"), dtype=object).reshape(n, n)
+    return (out, None)
+
+
+@register("_linalg_slogdet")
+def _slogdet(call: Call) -> tuple[Any, ...]:
+    lead, mats = _matrices(call["A"])
+    sign = np.empty(lead, dtype=object)
+    logabs = np.empty(lead, dtype=object)
+    for idx, m in zip(np.ndindex(*lead), mats):
+        d = m.det(method="berkowitz")
+        logabs[idx] = S.log(S.Abs(d))
+    return (None, logabs, None, None) if len(call.replay.current_outputs) == 4 else (None, logabs)
+
+
+@register("trace")
+def _trace(call: Call) -> np.ndarray:
+    return _scalar(S.Add(*np.diagonal(as_objects(call["self"]))))
