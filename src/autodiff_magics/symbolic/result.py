@@ -86,6 +86,9 @@ def exact_point(values: np.ndarray) -> np.ndarray:
     return out
 
 
+#: up to this many variables SymPy's diff runs per variable; above, one reverse sweep (adjoints.py)
+DIFF_ONE_BY_ONE = 4
+
 #: pieces whose derivative is 0 wherever it exists (SymPy leaves d/dx floor(x) unevaluated)
 _PIECEWISE_CONSTANT = (sympy.floor, sympy.ceiling, sympy.sign, sympy.Mod, sympy.frac)
 
@@ -107,13 +110,22 @@ def differentiate(
     gradient: dict[str, np.ndarray] = {}
     exact_values: dict[str, np.ndarray] = {}
     free = smooth.free_symbols
+    every = [s for syms in symbols.values() for s in syms.flat]
+    swept = None
+    if len(every) > DIFF_ONE_BY_ONE:
+        from .adjoints import gradient as sweep
+
+        swept = sweep(smooth, [s for s in every if s in free])
     for name, syms in symbols.items():
         d = np.empty(syms.shape, dtype=object)
         ev = np.empty(syms.shape, dtype=object)
         g = np.empty(syms.shape, dtype=np.float64)
         for idx, s in np.ndenumerate(syms):
             budget.check_time("differentiating f")
-            d[idx] = sympy.diff(smooth, s).xreplace(back) if s in free else sympy.Integer(0)
+            if s not in free:
+                d[idx] = sympy.Integer(0)
+            else:
+                d[idx] = (swept[s] if swept is not None else sympy.diff(smooth, s)).xreplace(back)
             ev[idx] = d[idx].xreplace(substitution)
             g[idx] = to_float(ev[idx])
         derivatives[name], exact_values[name], gradient[name] = d, ev, g

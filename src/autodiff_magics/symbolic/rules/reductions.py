@@ -47,15 +47,16 @@ def reduce(x: np.ndarray, dim: Any, keepdim: bool, fn: Callable[[list[Any], list
     return np.expand_dims(out, axes) if keepdim else out
 
 
-def pick(kind: str) -> Callable[[list[Any], list[float]], Any]:
-    """The extreme element: ``Max`` of plain symbols, else the one the point selects (``Max`` on ties)."""
+def pick(kind: str, readable: bool = True) -> Callable[[list[Any], list[float]], Any]:
+    """The extreme element: ``Max`` of a few plain symbols where the cell wrote it (``readable``),
+    else the one the point selects (``Max`` of the tied ones on ties)."""
 
     def choose(items: list[Any], reals: list[float]) -> Any:
         if len(items) == 1:
             return items[0]
         target = max(reals) if kind == "max" else min(reals)
         hits = [i for i, v in zip(items, reals) if v == target]
-        if all(isinstance(i, (S.Symbol, S.Number)) for i in items) and len(items) <= 8:
+        if readable and all(isinstance(i, (S.Symbol, S.Number)) for i in items) and len(items) <= 8:
             return S.Max(*items) if kind == "max" else S.Min(*items)
         if len(hits) == 1 or any(np.isnan(reals)):
             return hits[0] if hits else items[int(np.nanargmax(reals) if kind == "max" else np.nanargmin(reals))]
@@ -95,7 +96,9 @@ def _amax(call: Call) -> np.ndarray:
     kind = "max" if "max" in str(call.op) else "min"
     x = call["self"]
     call.spend(np.size(x))
-    return reduce(x, call.get("dim"), bool(call.get("keepdim", False)), pick(kind), real_array(call.real("self")))
+    # inside a decomposition (softmax's x - max(x)) the extreme is an implementation detail: decided at the point
+    readable = call.replay.depth == 0
+    return reduce(x, call.get("dim"), bool(call.get("keepdim", False)), pick(kind, readable), real_array(call.real("self")))
 
 
 @register("aminmax")
@@ -108,6 +111,20 @@ def _aminmax(call: Call) -> tuple[np.ndarray, np.ndarray]:
 def _logsumexp(call: Call) -> np.ndarray:
     x = call["self"]
     return reduce(x, call["dim"], bool(call["keepdim"]), lambda items, _: S.log(S.Add(*[S.exp(i) for i in items])))
+
+
+@register("_softmax", "_safe_softmax", "softmax")
+def _softmax(call: Call) -> np.ndarray:
+    x = as_objects(call["self"])
+    e = apply(S.exp, x)
+    return apply(lambda p, q: p / q, e, reduce(e, call["dim"], True, _sum))
+
+
+@register("_log_softmax", "log_softmax")
+def _log_softmax(call: Call) -> np.ndarray:
+    x = as_objects(call["self"])
+    total = reduce(apply(S.exp, x), call["dim"], True, _sum)
+    return apply(lambda p, q: p - S.log(q), x, total)
 
 
 def _variance(items: list[Any], correction: Any) -> Any:

@@ -1,0 +1,77 @@
+"""Reverse-mode differentiation of a SymPy expression: every partial derivative in one sweep.
+
+``sympy.diff`` walks f once per variable (25 variables of a 5×5 ``var`` took 5 s); here each node
+of f's shared graph passes its adjoint to its arguments once, parents before children, so the cost
+is one pass over the graph whatever the number of variables. The partials are SymPy's own
+(``Function.fdiff``), so the results are the same expressions, canonicalised by ``Add``/``Mul``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sympy
+
+__all__ = ["gradient"]
+
+
+def _topological(expr: sympy.Basic) -> list[sympy.Basic]:
+    """f's distinct sub-expressions, each before every one of its arguments (no recursion)."""
+    order: list[sympy.Basic] = []
+    seen: set[sympy.Basic] = set()
+    stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        stack.extend((a, False) for a in node.args if a not in seen and not a.is_Number)
+    order.reverse()
+    return order
+
+
+def gradient(expr: sympy.Expr, symbols: Iterable[sympy.Symbol]) -> dict[sympy.Symbol, sympy.Expr]:
+    """∂expr/∂s for every s in symbols."""
+    wanted = set(symbols)
+    parts: dict[sympy.Basic, list[sympy.Expr]] = {expr: [sympy.Integer(1)]}
+    for node in _topological(expr):
+        terms = parts.pop(node, None)
+        if not terms:
+            continue
+        adj = sympy.Add(*terms)
+        if node.is_Symbol:
+            parts[node] = [adj]
+            continue
+        if adj == 0 or not node.free_symbols & wanted:
+            continue
+        for arg, partial in _partials(node, wanted):
+            parts.setdefault(arg, []).append(adj * partial)
+    return {s: sympy.Add(*parts.get(s, [])) for s in wanted}
+
+
+def _partials(node: sympy.Basic, wanted: set[sympy.Symbol]) -> list[tuple[sympy.Basic, sympy.Expr]]:
+    args = node.args
+    live = [k for k, a in enumerate(args) if a.free_symbols & wanted]
+    if node.is_Add:
+        return [(args[k], sympy.Integer(1)) for k in live]
+    if node.is_Mul:
+        return [(args[k], sympy.Mul(*(args[:k] + args[k + 1:]))) for k in live]
+    if node.is_Pow:
+        base, exp = args
+        out = []
+        if base.free_symbols & wanted:
+            out.append((base, exp * base ** (exp - 1)))
+        if exp.free_symbols & wanted:
+            out.append((exp, node * sympy.log(base)))
+        return out
+    if isinstance(node, sympy.Function):
+        try:
+            return [(args[k], node.fdiff(k + 1)) for k in live]
+        except (sympy.core.function.ArgumentIndexError, TypeError, NotImplementedError):
+            pass
+    # anything else (Piecewise, ...): SymPy's own derivative of the node, by each variable in it
+    return [(s, sympy.diff(node, s)) for s in node.free_symbols & wanted]

@@ -1,0 +1,116 @@
+"""The symbolic row on PyTorch's OpInfo corpus: coverage, and exactness wherever it answers.
+
+Every sample of tests/opinfo_corpus.py goes through ``trace_and_differentiate``; where it answers,
+its value must equal f at the point and its gradient autograd's (except at the genuine kinks
+listed in KINKS, with their reasons); it must answer on at least 60% of the ops, and never raise
+anything but its one-sentence ``SymbolicUnsupported``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("expecttest")
+
+from autodiff_magics.symbolic import SymbolicUnsupported, trace_and_differentiate  # noqa: E402
+from tests.opinfo_corpus import cases  # noqa: E402
+
+#: ops whose sample sits on a kink of the op, where autograd picks one one-sided derivative
+KINKS: dict[str, str] = {}
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # "ok", "unsupported", "wrong value", "wrong gradient", "crash"
+    reason: str = ""
+    seconds: float = 0.0
+    gradcheck_seconds: float = 0.0
+    kinks: list[str] = field(default_factory=list)
+
+
+def check(name: str, fn, leaves, with_gradcheck: bool = False) -> Outcome:
+    """One sample: the symbolic row against f's value and autograd's gradient at the point."""
+    names = [f"x{k}" for k in range(len(leaves))]
+    points = {n: t.detach().numpy().copy() for n, t in zip(names, leaves)}
+    inputs = [t.detach().clone().requires_grad_(True) for t in leaves]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = fn(*inputs)
+        grads = torch.autograd.grad(value, inputs, allow_unused=True)
+        gc = 0.0
+        if with_gradcheck:
+            start = time.perf_counter()
+            try:
+                torch.autograd.gradcheck(fn, tuple(t.detach().clone().requires_grad_(True) for t in leaves))
+            except Exception:  # noqa: BLE001 - a failing gradcheck still took its time
+                pass
+            gc = time.perf_counter() - start
+        start = time.perf_counter()
+        try:
+            r = trace_and_differentiate(lambda v: fn(*[v[n] for n in names]), points)
+        except SymbolicUnsupported as e:
+            return Outcome(name, "unsupported", str(e), time.perf_counter() - start, gc)
+        except Exception as e:  # noqa: BLE001 - anything else is a defect of the engine
+            return Outcome(name, "crash", f"{type(e).__name__}: {e}"[:300], time.perf_counter() - start, gc)
+        seconds = time.perf_counter() - start
+    f0 = float(value)
+    if not math.isclose(r.value, f0, rel_tol=1e-9, abs_tol=1e-9) and not (math.isnan(r.value) and math.isnan(f0)):
+        return Outcome(name, "wrong value", f"symbolic {r.value!r} vs f {f0!r}", seconds, gc, r.kinks)
+    for n, g, t in zip(names, grads, inputs):
+        expected = np.zeros(t.shape) if g is None else g.detach().numpy(force=True)
+        got = r.gradient[n]
+        scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+        if not np.allclose(got, expected, rtol=1e-7, atol=1e-9 * scale, equal_nan=True):
+            worst = float(np.nanmax(np.abs(got - expected)))
+            return Outcome(name, "wrong gradient", f"{n}: max difference {worst:.3g}", seconds, gc, r.kinks)
+    return Outcome(name, "ok", "", seconds, gc, r.kinks)
+
+
+def check_corpus(names=None, with_gradcheck: bool = False) -> dict[str, list[Outcome]]:
+    """Every sample of the corpus (or of the ops named), grouped by op."""
+    per_op: dict[str, list[Outcome]] = defaultdict(list)
+    for name, fn, leaves in cases(names):
+        per_op[name].append(check(name, fn, leaves, with_gradcheck))
+    return dict(per_op)
+
+
+def op_status(outcomes: list[Outcome]) -> str:
+    """An op is ok when every sample is; otherwise it takes its worst sample's status."""
+    order = ["crash", "wrong value", "wrong gradient", "unsupported", "ok"]
+    return min((o.status for o in outcomes), key=order.index)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, list[Outcome]]:
+    return check_corpus()
+
+
+def test_symbolic_answers_on_most_of_the_corpus(corpus):
+    ok = [n for n, o in corpus.items() if op_status(o) == "ok"]
+    assert len(corpus) >= 400, len(corpus)
+    assert len(ok) / len(corpus) >= 0.60, f"symbolic ok on {len(ok)}/{len(corpus)} ops"
+
+
+def test_every_answer_is_exact(corpus):
+    wrong = {n: [f"{o.status}: {o.reason}" for o in outs if o.status.startswith("wrong")]
+             for n, outs in corpus.items() if n not in KINKS}
+    wrong = {n: w for n, w in wrong.items() if w}
+    assert not wrong, wrong
+
+
+def test_nothing_raises_but_the_one_sentence(corpus):
+    crashes = {n: [o.reason for o in outs if o.status == "crash"] for n, outs in corpus.items()}
+    crashes = {n: c for n, c in crashes.items() if c}
+    assert not crashes, crashes
+    for outs in corpus.values():
+        for o in outs:
+            assert "\n" not in o.reason and len(o.reason) < 300, o.reason
