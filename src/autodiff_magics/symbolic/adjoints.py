@@ -29,7 +29,8 @@ def _topological(expr: sympy.Basic) -> list[sympy.Basic]:
             continue
         seen.add(node)
         stack.append((node, True))
-        stack.extend((a, False) for a in node.args if a not in seen and not a.is_Number)
+        if _walked(node):
+            stack.extend((a, False) for a in node.args if a not in seen and not a.is_Number)
     order.reverse()
     return order
 
@@ -68,10 +69,17 @@ def _partials(node: sympy.Basic, wanted: set[sympy.Symbol]) -> list[tuple[sympy.
         if exp.free_symbols & wanted:
             out.append((exp, node * sympy.log(base)))
         return out
-    if isinstance(node, sympy.Function):
+    if _walked(node):
         try:
             return [(args[k], node.fdiff(k + 1)) for k in live]
         except (sympy.core.function.ArgumentIndexError, TypeError, NotImplementedError):
             pass
     # anything else (Piecewise, ...): SymPy's own derivative of the node, by each variable in it
     return [(s, sympy.diff(node, s)) for s in node.free_symbols & wanted]
+
+
+def _walked(node: sympy.Basic) -> bool:
+    """Nodes whose partials are their arguments' (Add, Mul, Pow, functions of expressions)."""
+    if node.is_Add or node.is_Mul or node.is_Pow:
+        return True
+    return isinstance(node, sympy.Function) and not isinstance(node, sympy.Piecewise) and all(isinstance(a, sympy.Expr) for a in node.args)

@@ -113,7 +113,7 @@ def _replayed(record: Any, symbols: dict[str, np.ndarray], substitution: dict[sy
     if record.output is None:
         raise SymbolicUnsupported("the record does not say which tensor is f (call finish(f_value) after the run)")
     budget.start = time.perf_counter()  # the budget is SymPy's: the run itself was the cell's
-    replay = Replay(budget)
+    replay = Replay(budget, substitution)
     for name, ref in record.variables.items():
         if name not in symbols:
             continue

@@ -39,8 +39,9 @@ _MAX_DEPTH = 12
 class Replay:
     """Replays one record on symbols (``inputs``: variable refs -> their object arrays)."""
 
-    def __init__(self, budget: Budget, depth: int = 0) -> None:
+    def __init__(self, budget: Budget, point: Mapping[sympy.Symbol, sympy.Expr], depth: int = 0) -> None:
         self.budget = budget
+        self.point = point  # the variables' exact values, for rules that check themselves there
         self.depth = depth
         self.storages: dict[int, np.ndarray] = {}
         self.itemsize: dict[int, int] = {}
@@ -158,7 +159,7 @@ class Replay:
             raise SymbolicUnsupported(sub.stopped)
         outs = out if isinstance(out, (tuple, list)) else (out,)
         out_refs = [sub._ref(t, copy=True) if isinstance(t, torch.Tensor) else None for t in outs]
-        inner = Replay(self.budget, self.depth + 1)
+        inner = Replay(self.budget, self.point, self.depth + 1)
         for name, ref in sub.variables.items():
             inner.bind(ref, call[name] if ref.floating else as_objects(call.real(name)))
         inner.run(sub.events)

@@ -173,8 +173,10 @@ _NONSMOOTH = (sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Max, sympy.Min, symp
 def find_kinks(expr: sympy.Expr, point: Mapping[sympy.Symbol, sympy.Expr]) -> list[str]:
     """The non-smooth pieces of f (abs, max, ...) that sit exactly on their kink at the point."""
     kinks: list[str] = []
-    for node in expr.atoms(*_NONSMOOTH):
+    for node in expr.atoms(*_NONSMOOTH, sympy.Pow):
         if not node.free_symbols:
+            continue
+        if isinstance(node, sympy.Pow) and not _root(node):
             continue
         args = [a.xreplace(point) for a in node.args]
         try:
@@ -185,6 +187,8 @@ def find_kinks(expr: sympy.Expr, point: Mapping[sympy.Symbol, sympy.Expr]) -> li
             elif isinstance(node, (sympy.floor, sympy.ceiling)):
                 v = sympy.N(args[0], 30)
                 hit = abs(v - round(v)) < 1e-25
+            elif isinstance(node, sympy.Pow):  # sqrt(u) at u = 0: not differentiable there
+                hit = abs(sympy.N(args[0], 30)) < 1e-25
             elif isinstance(node, sympy.Mod):
                 v = sympy.N(args[0] / args[1], 30)
                 hit = abs(v - round(v)) < 1e-25
@@ -195,3 +199,9 @@ def find_kinks(expr: sympy.Expr, point: Mapping[sympy.Symbol, sympy.Expr]) -> li
         if hit:
             kinks.append(sympy.sstr(node))
     return sorted(kinks)
+
+
+def _root(node: sympy.Pow) -> bool:
+    """A fractional power below 1 (sqrt, cube root): its derivative is infinite where the base is 0."""
+    e = node.exp
+    return bool(e.is_Number and not e.is_integer and e < 1)

@@ -6,7 +6,8 @@ expressions and everything else as it was recorded (integer tensors and masks as
 and returns one object array per output (``None`` for outputs that are not floating). Families
 live in their own modules: :mod:`.elementwise`, :mod:`.reductions`, :mod:`.movement` (views'
 copies, indexing, padding: element moves found by running the operator on tagged inputs),
-:mod:`.linalg`.
+:mod:`.linalg`, :mod:`.linear` (convolutions and other operators affine in their inputs),
+:mod:`.pooling`.
 """
 
 from __future__ import annotations
@@ -129,4 +130,4 @@ def is_view(schema_return: Any) -> bool:
     return info is not None and not info.is_write
 
 
-from . import elementwise, linalg, movement, reductions  # noqa: E402,F401  (they register their rules)
+from . import elementwise, linalg, linear, movement, pooling, reductions  # noqa: E402,F401  (they register their rules)

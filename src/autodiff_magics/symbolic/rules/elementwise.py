@@ -294,6 +294,43 @@ def _nan_to_num(call: Call) -> np.ndarray:
     return call["self"]  # finite at the point (the corpus and the row refuse non-finite values)
 
 
-@register("_to_copy", "clone", "alias", "detach", "lift_fresh_copy", "contiguous")
+@register("clone", "alias", "detach", "lift_fresh_copy", "contiguous")
 def _same(call: Call) -> np.ndarray:
     return call["self"]
+
+
+@register("_to_copy")
+def _to_copy(call: Call) -> np.ndarray:
+    source = call.args["self"].dtype
+    target = call.get("dtype") or source
+    if target.is_floating_point and source.is_floating_point and target.itemsize < source.itemsize:
+        note = (f"the cell rounds to {str(target).replace('torch.', '')}: the formula is the exact, unrounded "
+                "arithmetic, so its value differs from f's by that rounding")
+        if note not in call.replay.notes:
+            call.replay.notes.append(note)
+    return call["self"]
+
+
+# -- special functions SymPy knows exactly (torch's decompositions of them are approximations) -------------
+
+
+@register("polygamma")
+def _polygamma(call: Call) -> np.ndarray:
+    n = int(call["n"])
+    return apply(lambda v: S.polygamma(n, v), call["self"])
+
+
+_unary(lambda v: S.polygamma(0, v), "digamma", "special_psi", "special_digamma")
+_unary(lambda v: S.log(S.Abs(S.gamma(v))), "lgamma", "special_gammaln")  # log|Γ|, as torch (real for x < 0)
+_unary(S.erfinv, "erfinv", "special_erfinv")
+_unary(lambda v: S.sqrt(2) * S.erfinv(2 * v - 1), "special_ndtri")
+_unary(lambda v: S.log(S.erfc(-v / S.sqrt(2)) / 2), "special_log_ndtr")
+_unary(lambda v: S.exp(v**2) * S.erfc(v), "special_erfcx")
+_unary(lambda v: S.erfc(-v / S.sqrt(2)) / 2, "special_ndtr")
+
+
+@register("mvlgamma", "special_multigammaln")
+def _mvlgamma(call: Call) -> np.ndarray:
+    p = int(call["p"])
+    const = Rational(p * (p - 1), 4) * S.log(S.pi)
+    return apply(lambda v: const + S.Add(*[S.loggamma(v + Rational(1 - j, 2)) for j in range(1, p + 1)]), call["self"])

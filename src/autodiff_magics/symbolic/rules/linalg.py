@@ -132,3 +132,84 @@ def _slogdet(call: Call) -> tuple[Any, ...]:
 @register("trace")
 def _trace(call: Call) -> np.ndarray:
     return _scalar(S.Add(*np.diagonal(as_objects(call["self"]))))
+
+
+def _objects_of(m: S.Matrix) -> np.ndarray:
+    return np.array(m.tolist(), dtype=object).reshape(m.shape)
+
+
+def _batched(a: np.ndarray, b: np.ndarray, fn: Any) -> np.ndarray:
+    """fn(A, B) over the leading (batch) dimensions of a and b, broadcast."""
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = np.broadcast_to(a, (*lead, *a.shape[-2:]))
+    b = np.broadcast_to(b, (*lead, *b.shape[-2:]))
+    results = [_objects_of(fn(S.Matrix(a[i].tolist()), S.Matrix(b[i].tolist()))) for i in np.ndindex(*lead)]
+    if not results:
+        raise SymbolicUnsupported("an empty batch of matrices has no symbolic form")
+    return np.stack(results).reshape(*lead, *results[0].shape)
+
+
+def _solve(A: S.Matrix, B: S.Matrix) -> S.Matrix:
+    return A.adjugate() * B / A.det(method="berkowitz")
+
+
+@register("_linalg_solve_ex")
+def _linalg_solve(call: Call) -> tuple[Any, ...]:
+    A, B = as_objects(call["A"]), as_objects(call["B"])
+    _matrices(A)
+    vector = B.ndim == A.ndim - 1
+    if vector:
+        B = B[..., None]
+    if call["left"]:
+        x = _batched(A, B, _solve)
+    else:  # X A = B  <=>  A^T X^T = B^T
+        x = np.swapaxes(_batched(np.swapaxes(A, -1, -2), np.swapaxes(B, -1, -2), _solve), -1, -2)
+    return (x[..., 0] if vector else x, None, None, None)
+
+
+def _triangular(A: S.Matrix, B: S.Matrix, upper: bool, unit: bool) -> S.Matrix:
+    n = A.shape[0]
+    T = S.Matrix(n, n, lambda i, j: (A[i, j] if (j >= i if upper else j <= i) else 0))
+    if unit:
+        for i in range(n):
+            T[i, i] = 1
+    return T.upper_triangular_solve(B) if upper else T.lower_triangular_solve(B)
+
+
+@register("linalg_solve_triangular")
+def _solve_triangular(call: Call) -> np.ndarray:
+    A, B = as_objects(call["self"]), as_objects(call["B"])
+    upper, unit = bool(call["upper"]), bool(call["unitriangular"])
+    if call["left"]:
+        return _batched(A, B, lambda a, b: _triangular(a, b, upper, unit))
+    At, Bt = np.swapaxes(A, -1, -2), np.swapaxes(B, -1, -2)
+    return np.swapaxes(_batched(At, Bt, lambda a, b: _triangular(a, b, not upper, unit)), -1, -2)
+
+
+@register("triangular_solve")
+def _triangular_solve(call: Call) -> tuple[Any, ...]:
+    B, A = as_objects(call["self"]), as_objects(call["A"])
+    upper, unit = bool(call["upper"]), bool(call["unitriangular"])
+    coefficients = A.copy()  # the second output is a copy of A
+    if call["transpose"]:
+        A, upper = np.swapaxes(A, -1, -2), not upper
+    return (_batched(A, B, lambda a, b: _triangular(a, b, upper, unit)), coefficients)
+
+
+def _cholesky(A: S.Matrix, upper: bool) -> S.Matrix:
+    n = A.shape[0]
+    L = S.zeros(n, n)
+    for j in range(n):
+        L[j, j] = S.sqrt(A[j, j] - S.Add(*[L[j, k] ** 2 for k in range(j)]))
+        for i in range(j + 1, n):
+            L[i, j] = (A[i, j] - S.Add(*[L[i, k] * L[j, k] for k in range(j)])) / L[j, j]
+    return L.T if upper else L
+
+
+@register("linalg_cholesky_ex", "cholesky")
+def _cholesky_rule(call: Call) -> Any:
+    A = as_objects(call["self"])
+    _matrices(A)
+    upper = bool(call.get("upper", False))
+    L = _batched(A, A, lambda a, _: _cholesky(a, upper))
+    return (L, None) if "check_errors" in call.args else L

@@ -90,12 +90,10 @@ def _untag(out: torch.Tensor, tables: list[tuple[float, np.ndarray]]) -> np.ndar
 register(*MOVEMENT)(move)
 
 
-@register("index_put")
+@register("index_put", "_index_put_impl")
 def _index_put(call: Call) -> Any:
     if call["accumulate"]:
-        return _accumulate(call)
+        from .linear import affine
+
+        return affine(call)  # sums of moved elements: affine
     return move(call)
-
-
-def _accumulate(call: Call) -> Any:
-    raise SymbolicUnsupported("index_put with accumulate=True has no symbolic rule here")
