@@ -50,6 +50,9 @@ def trace_and_differentiate(f: Callable[[Mapping[str, Any]], Any], points: Mappi
         for idx, s in np.ndenumerate(symbols[name]):
             substitution[s] = exact[name][idx]
     if record is None:
+        plain = None if hold_items else _plain(f, symbols, substitution, budget)
+        if plain is not None:
+            return plain
         record = _record_run(f, points)
     if record is None:
         from .numpy_tracer import trace_numpy
@@ -80,6 +83,20 @@ def _followed(f: Callable[[Mapping[str, Any]], Any], symbols: dict[str, np.ndarr
     result.notes = ["the cell reads a value of the variables as a Python number (.item()): the formula follows it "
                     "exactly, while autograd holds it constant there"]
     return result
+
+
+def _plain(f: Callable[[Mapping[str, Any]], Any], symbols: dict[str, np.ndarray],
+           substitution: dict[sympy.Symbol, sympy.Expr], budget: Budget) -> SymbolicResult | None:
+    """The result when the cell is plain arithmetic, indexing and generic math names (no torch run
+    needed, and no record to annotate), else None."""
+    from .numpy_tracer import trace_numpy
+
+    try:
+        expr = trace_numpy(f, symbols, substitution, plain=True)
+    except Exception:  # noqa: BLE001 - NotPlain, or anything the record path will say better
+        return None
+    budget.start = time.perf_counter()
+    return differentiate(expr, symbols, substitution, budget)
 
 
 def _record_run(f: Callable[[Mapping[str, Any]], Any], points: Mapping[str, np.ndarray]) -> Any:
@@ -130,20 +147,45 @@ def _replayed(record: Any, symbols: dict[str, np.ndarray], substitution: dict[sy
     return result
 
 
-def _annotations(replay: Any, symbols: Mapping[str, np.ndarray]) -> dict[Any, tuple[str, str]]:
-    """Each recorded output's autograd node -> (its expression, its forward value), as short text."""
-    pretty = pretty_symbols(symbols)
-    out: dict[Any, tuple[str, str]] = {}
+class Annotations(Mapping):
+    """autograd node -> (expression text, forward value text), printed when first read.
+
+    Holding the expressions (small immutable SymPy data) costs nothing; printing them is what costs,
+    so a graph view that shows ten nodes prints ten."""
+
+    def __init__(self, entries: dict[Any, tuple[np.ndarray, Any]], symbols: Mapping[str, np.ndarray]) -> None:
+        self._entries = entries
+        self._symbols = symbols
+        self._texts: dict[Any, tuple[str, str]] = {}
+        self._pretty: dict[sympy.Symbol, sympy.Symbol] | None = None
+
+    def __getitem__(self, node: Any) -> tuple[str, str]:
+        text = self._texts.get(node)
+        if text is None:
+            values, real = self._entries[node]
+            if self._pretty is None:
+                self._pretty = pretty_symbols(self._symbols)
+            text = self._texts[node] = (_short_expression(values, self._pretty), _short_value(real))
+        return text
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Annotations({len(self)} autograd nodes)"
+
+
+def _annotations(replay: Any, symbols: Mapping[str, np.ndarray]) -> Annotations:
+    """Each recorded output's autograd node -> its expression and forward value (texts made on demand)."""
+    entries: dict[Any, tuple[np.ndarray, Any]] = {}
     for event, written in replay.outputs:
         for node, values, ref in zip(event.grad_fns, written, event.outputs):
-            if node is None or values is None or len(out) >= ANNOTATION_LIMIT:
-                continue
-            try:
-                replay.budget.check_time("writing the graph's annotations")
-            except SymbolicUnsupported:
-                return out
-            out[node] = (_short_expression(values, pretty), _short_value(ref.value))
-    return out
+            if node is not None and values is not None and len(entries) < ANNOTATION_LIMIT:
+                entries[node] = (values, ref.value)
+    return Annotations(entries, symbols)
 
 
 def _clip(text: str, limit: int = TEXT_LIMIT) -> str:

@@ -78,6 +78,8 @@ _CONSTANTS = {math.pi: sympy.pi, math.e: sympy.E, -math.pi: -sympy.pi, math.pi /
 
 def to_float(value: sympy.Expr) -> float:
     """An exact SymPy value as the nearest float (nan for undefined, ±inf for infinities)."""
+    if value.is_Number and value.is_finite:
+        return float(value)
     if value.has(sympy.zoo) or value is sympy.nan or value.has(sympy.nan):
         return math.nan
     number_ = sympy.N(value, 30)

@@ -43,6 +43,17 @@ class _Trace:
 
 
 _TRACE: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar("autodiff_magics_trace", default=None)
+#: plain mode: only Python arithmetic, indexing and the generic math names (sin, exp, ...) are followed
+_PLAIN: contextvars.ContextVar[bool] = contextvars.ContextVar("autodiff_magics_plain", default=False)
+
+
+class NotPlain(SymbolicUnsupported):
+    """The cell calls a torch/NumPy function or a tensor method: the operator record follows it."""
+
+
+def _plain_only(what: str) -> None:
+    if _PLAIN.get():
+        raise NotPlain(what)
 
 
 def _objects(value: Any) -> np.ndarray:
@@ -212,6 +223,7 @@ class SymbolicArray:
         return self.a.tolist()
 
     def __float__(self) -> float:
+        _plain_only("float")
         raise SymbolicUnsupported(
             "the cell converts a value that depends on the variables to a Python float (float(), math.*), "
             "which no derivative can follow; use the generic names (sin, exp, ...) or torch functions"
@@ -343,6 +355,7 @@ class SymbolicArray:
 
     # -- tensor methods and torch functions ---------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
+        _plain_only(name)
         fn = _FUNCTIONS.get(name)
         if fn is None:
             raise AttributeError(f"symbolic tracing does not know the tensor method .{name}()")
@@ -354,6 +367,7 @@ class SymbolicArray:
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
+        _plain_only("torch")
         name = getattr(func, "__name__", str(func))
         if name == "__get__":  # a property of Tensor (x.T, x.shape, ...) read on a real tensor
             raise SymbolicUnsupported("the cell reads a tensor property that has no symbolic form")
@@ -368,6 +382,7 @@ class SymbolicArray:
         return fn(*args, **(kwargs or {}))
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        _plain_only("numpy")
         if method != "__call__" or kwargs.get("out") is not None:
             raise SymbolicUnsupported(f"numpy.{ufunc.__name__}.{method} has no symbolic counterpart here")
         fn = _FUNCTIONS.get(_UFUNC_NAMES.get(ufunc.__name__, ufunc.__name__))
@@ -376,6 +391,7 @@ class SymbolicArray:
         return fn(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
+        _plain_only("numpy")
         fn = _FUNCTIONS.get(_UFUNC_NAMES.get(func.__name__, func.__name__))
         if fn is None:
             raise SymbolicUnsupported(f"numpy.{func.__name__} has no symbolic counterpart here")
@@ -679,12 +695,17 @@ SymbolicArray.__module__ = "autodiff_magics.symbolic"
 
 
 def trace_numpy(cell: Callable[[Mapping[str, Any]], Any], symbols: Mapping[str, np.ndarray],
-                substitution: dict[sympy.Symbol, sympy.Expr]) -> sympy.Expr:
-    """f as a SymPy expression: the cell run once on arrays of the variables' symbols."""
+                substitution: dict[sympy.Symbol, sympy.Expr], plain: bool = False) -> sympy.Expr:
+    """f as a SymPy expression: the cell run once on arrays of the variables' symbols.
+
+    With ``plain``, anything beyond Python arithmetic, indexing and the generic math names raises
+    :class:`NotPlain` (such cells are exact here and cost no torch run; the rest is recorded)."""
     token = _TRACE.set(_Trace(point=substitution))
+    plain_token = _PLAIN.set(plain)
     try:
         out = cell({name: SymbolicArray(syms.copy()) for name, syms in symbols.items()})
     finally:
+        _PLAIN.reset(plain_token)
         _TRACE.reset(token)
     return _as_expression(out)
 

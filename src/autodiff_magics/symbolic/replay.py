@@ -12,6 +12,7 @@ one sentence.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 
 from .exact import Budget, SymbolicUnsupported, number
 from .recording import Event, Record, TensorRef
-from .rules import RULES, Call, as_objects, is_view
+from .rules import RULES, Call, Unavailable, as_objects, is_view
 
 __all__ = ["Replay"]
 
@@ -45,24 +46,29 @@ class Replay:
         self.depth = depth
         self.storages: dict[int, np.ndarray] = {}
         self.itemsize: dict[int, int] = {}
+        self.known: dict[int, np.ndarray] = {}  # storage -> which positions hold written expressions
         self.notes: list[str] = []
         self.outputs: list[tuple[Event, list[np.ndarray | None]]] = []  # per event: what its outputs became
         self.current_outputs: list[Any] = []
+        self.unavailable: dict[int, str] = {}  # storage -> why its values have no symbolic form
 
     # -- storages ---------------------------------------------------------------------------------
     def read(self, ref: TensorRef) -> np.ndarray:
         """The expressions of a floating tensor (constants where nothing symbolic was written)."""
-        idx = _positions(ref)
+        if ref.storage in self.unavailable:
+            raise SymbolicUnsupported(self.unavailable[ref.storage])
         arr = self.storages.get(ref.storage)
         if arr is None:
             return _constants(ref)
         self._check_itemsize(ref)
-        if idx.size and int(idx.max()) >= arr.size:
-            arr = self._grow(ref.storage, int(idx.max()) + 1)
-        out = arr[idx.reshape(-1)].reshape(idx.shape)
-        missing = np.equal(out, None)
-        if missing.any():
+        idx, size = _layout(ref.offset, ref.shape, ref.stride)
+        if size > arr.size:
+            arr = self._grow(ref.storage, size)
+        out = arr[idx].reshape(ref.shape)
+        known = self.known[ref.storage][idx]
+        if not known.all():
             out = out.copy()
+            missing = ~known.reshape(ref.shape)
             out[missing] = _constants(ref)[missing]
         return out
 
@@ -71,18 +77,21 @@ class Replay:
         return ref.storage in self.storages
 
     def write(self, ref: TensorRef, values: Any) -> None:
-        values = np.broadcast_to(np.asarray(values, dtype=object), ref.shape)
-        idx = _positions(ref)
+        values = np.asarray(values, dtype=object)
+        if values.shape != ref.shape:
+            values = np.broadcast_to(values, ref.shape)
+        idx, size = _layout(ref.offset, ref.shape, ref.stride)
         arr = self.storages.get(ref.storage)
-        size = int(idx.max()) + 1 if idx.size else 0
         if arr is None:
             arr = self.storages[ref.storage] = np.full(size, None, dtype=object)
+            self.known[ref.storage] = np.zeros(size, dtype=bool)
             self.itemsize[ref.storage] = ref.dtype.itemsize
         else:
             self._check_itemsize(ref)
             if size > arr.size:
                 arr = self._grow(ref.storage, size)
-        arr[idx.reshape(-1)] = values.reshape(-1)
+        arr[idx] = values.reshape(-1)
+        self.known[ref.storage][idx] = True
 
     def bind(self, ref: TensorRef, values: np.ndarray) -> None:
         self.write(ref, values)
@@ -91,7 +100,9 @@ class Replay:
         old = self.storages[key]
         new = np.full(size, None, dtype=object)
         new[: old.size] = old
-        self.storages[key] = new
+        known = np.zeros(size, dtype=bool)
+        known[: old.size] = self.known[key]
+        self.storages[key], self.known[key] = new, known
         return new
 
     def _check_itemsize(self, ref: TensorRef) -> None:
@@ -118,16 +129,12 @@ class Replay:
             return  # nothing symbolic flows in: the outputs are the constants the record copied
         if not any(isinstance(o, TensorRef) and o.floating for o in event.outputs):
             return  # masks, indices, shapes: read from the record when used
-        schema_returns = event.op._schema.returns
-        if all(is_view(r) for r, o in zip(schema_returns, event.outputs) if isinstance(o, TensorRef) and o.floating):
+        rule, views = _plan(event.op)
+        if all(v for v, o in zip(views, event.outputs) if isinstance(o, TensorRef) and o.floating):
             self.outputs.append((event, [self.read(o) if isinstance(o, TensorRef) and o.floating else None for o in event.outputs]))
             return  # a view: it reads its base's storage
         call = Call(event.op, event.args, self)
         self.current_outputs = event.outputs
-        rule = RULES.get(str(event.op)) or RULES.get(str(event.op.overloadpacket))
-        packet = str(event.op.overloadpacket)
-        if rule is None and packet.endswith("_") and not packet.endswith("__"):
-            rule = RULES.get(packet[:-1])  # add_ is add written into self
         if rule is not None:
             results = rule(call)
         else:
@@ -136,10 +143,14 @@ class Replay:
             results = (results,)
         written: list[np.ndarray | None] = []
         for o, value in zip(event.outputs, results):
-            if isinstance(o, TensorRef) and o.floating and value is not None:
+            if isinstance(value, Unavailable):
+                self.unavailable[o.storage] = value.reason
+                written.append(None)
+            elif isinstance(o, TensorRef) and o.floating and value is not None:
                 self.budget.spend(int(np.prod(o.shape)) if o.shape else 1)
                 self.write(o, value)
-                written.append(self.read(o))
+                value = np.asarray(value, dtype=object)
+                written.append(value if value.shape == o.shape else np.broadcast_to(value, o.shape))
             else:
                 written.append(None)
         self.outputs.append((event, written))
@@ -167,6 +178,16 @@ class Replay:
         return [inner.read(r) if r is not None and r.floating else None for r in out_refs]
 
 
+@functools.lru_cache(maxsize=None)
+def _plan(op: Any) -> tuple[Any, tuple[bool, ...]]:
+    """An operator's rule (None: decompose it) and which of its returns are views."""
+    packet = str(op.overloadpacket)
+    rule = RULES.get(str(op)) or RULES.get(packet)
+    if rule is None and packet.endswith("_") and not packet.endswith("__"):
+        rule = RULES.get(packet[:-1])  # add_ is add written into self
+    return rule, tuple(is_view(r) for r in op._schema.returns)
+
+
 def _refs(args: Mapping[str, Any]) -> list[TensorRef]:
     out: list[TensorRef] = []
     for v in args.values():
@@ -177,13 +198,18 @@ def _refs(args: Mapping[str, Any]) -> list[TensorRef]:
     return out
 
 
-def _positions(ref: TensorRef) -> np.ndarray:
-    idx = np.full(ref.shape, ref.offset, dtype=np.int64)
-    for d, (n, s) in enumerate(zip(ref.shape, ref.stride)):
-        shape = [1] * len(ref.shape)
-        shape[d] = n
-        idx = idx + (np.arange(n, dtype=np.int64) * s).reshape(shape)
-    return idx
+@functools.lru_cache(maxsize=4096)
+def _layout(offset: int, shape: tuple[int, ...], stride: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """The storage positions of a tensor's elements (offset + Σ index·stride), flat, and the
+    storage size they need."""
+    idx = np.full(shape, offset, dtype=np.int64)
+    for d, (n, s) in enumerate(zip(shape, stride)):
+        dims = [1] * len(shape)
+        dims[d] = n
+        idx = idx + (np.arange(n, dtype=np.int64) * s).reshape(dims)
+    flat = idx.reshape(-1)
+    flat.setflags(write=False)
+    return flat, (int(flat.max()) + 1 if flat.size else 0)
 
 
 def _constants(ref: TensorRef) -> np.ndarray:

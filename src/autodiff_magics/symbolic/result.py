@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import sympy
 
+from .adjoints import gradient as sweep
 from .exact import Budget, SymbolicUnsupported, number, to_float
 
 __all__ = ["SymbolicResult", "make_symbols", "exact_point", "differentiate", "find_kinks", "check_size", "TREE_BUDGET"]
@@ -36,7 +37,7 @@ class SymbolicResult:
     value: float
     exact_value: sympy.Expr
     kinks: list[str]  # non-differentiable pieces sitting exactly at the point
-    annotations: dict[Any, tuple[str, str]] = field(default_factory=dict)
+    annotations: Mapping[Any, tuple[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def text(self, expr: sympy.Expr) -> str:
@@ -86,8 +87,9 @@ def exact_point(values: np.ndarray) -> np.ndarray:
     return out
 
 
-#: up to this many variables SymPy's diff runs per variable; above, one reverse sweep (adjoints.py)
-DIFF_ONE_BY_ONE = 4
+#: up to this many variables SymPy's diff runs per variable; above, one reverse sweep (adjoints.py),
+#: which is faster from the first variable on and gives the same canonical expressions
+DIFF_ONE_BY_ONE = 0
 
 #: pieces whose derivative is 0 wherever it exists (SymPy leaves d/dx floor(x) unevaluated)
 _PIECEWISE_CONSTANT = (sympy.floor, sympy.ceiling, sympy.sign, sympy.Mod, sympy.frac)
@@ -102,7 +104,8 @@ def differentiate(
 ) -> SymbolicResult:
     """f's gradient, its exact values at the point, and the kinks there."""
     check_size(expr)
-    held = {node: sympy.Dummy("c") for node in expr.atoms(*_PIECEWISE_CONSTANT) if node.free_symbols}
+    pieces = expr.atoms(*_PIECEWISE_CONSTANT, *_NONSMOOTH, sympy.Pow)
+    held = {node: sympy.Dummy("c") for node in pieces if isinstance(node, _PIECEWISE_CONSTANT) and node.free_symbols}
     smooth = expr.xreplace(held) if held else expr
     back = {d: node for node, d in held.items()}
     value_exact = expr.xreplace(substitution)
@@ -113,8 +116,6 @@ def differentiate(
     every = [s for syms in symbols.values() for s in syms.flat]
     swept = None
     if len(every) > DIFF_ONE_BY_ONE:
-        from .adjoints import gradient as sweep
-
         swept = sweep(smooth, [s for s in every if s in free])
     for name, syms in symbols.items():
         d = np.empty(syms.shape, dtype=object)
@@ -138,7 +139,7 @@ def differentiate(
         exact_values=exact_values,
         value=to_float(value_exact),
         exact_value=value_exact,
-        kinks=find_kinks(expr, substitution),
+        kinks=find_kinks(expr, substitution, pieces),
         **extra,
     )
 
@@ -170,10 +171,12 @@ def check_size(expr: sympy.Expr) -> None:
 _NONSMOOTH = (sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Max, sympy.Min, sympy.floor, sympy.ceiling, sympy.Mod)
 
 
-def find_kinks(expr: sympy.Expr, point: Mapping[sympy.Symbol, sympy.Expr]) -> list[str]:
+def find_kinks(expr: sympy.Expr, point: Mapping[sympy.Symbol, sympy.Expr], pieces: set[sympy.Basic] | None = None) -> list[str]:
     """The non-smooth pieces of f (abs, max, ...) that sit exactly on their kink at the point."""
     kinks: list[str] = []
-    for node in expr.atoms(*_NONSMOOTH, sympy.Pow):
+    for node in pieces if pieces is not None else expr.atoms(*_NONSMOOTH, sympy.Pow):
+        if not isinstance(node, (*_NONSMOOTH, sympy.Pow)):
+            continue
         if not node.free_symbols:
             continue
         if isinstance(node, sympy.Pow) and not _root(node):

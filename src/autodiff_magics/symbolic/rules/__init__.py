@@ -21,7 +21,7 @@ import torch
 
 from ..exact import SymbolicUnsupported, number
 
-__all__ = ["RULES", "Call", "as_objects", "is_view", "register", "apply", "real_array"]
+__all__ = ["RULES", "Call", "Unavailable", "as_objects", "is_view", "register", "apply", "real_array"]
 
 Rule = Callable[["Call"], Any]
 
@@ -83,6 +83,13 @@ class Call:
 
     def spend(self, n: int) -> None:
         self.replay.budget.spend(n)
+
+
+class Unavailable:
+    """An output a rule cannot write (singular vectors beside singular values): reading it says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
 def as_objects(value: Any) -> np.ndarray:

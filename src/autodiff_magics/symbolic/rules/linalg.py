@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import sympy as S
 
-from . import Call, apply, as_objects, register
+from . import Call, Unavailable, apply, as_objects, register
 from ..exact import SymbolicUnsupported, number
 
 
@@ -213,3 +213,28 @@ def _cholesky_rule(call: Call) -> Any:
     upper = bool(call.get("upper", False))
     L = _batched(A, A, lambda a, _: _cholesky(a, upper))
     return (L, None) if "check_errors" in call.args else L
+
+
+def _singular_values_2(m: np.ndarray) -> list[Any]:
+    """The singular values of a matrix with at most two rows or columns, largest first."""
+    a = S.Matrix(m.tolist())
+    g = a.T * a if a.shape[0] >= a.shape[1] else a * a.T
+    if g.shape == (1, 1):
+        return [S.sqrt(g[0, 0])]
+    t, d = g.trace(), g.det(method="berkowitz")
+    root = S.sqrt(t**2 - 4 * d)
+    return [S.sqrt((t + root) / 2), S.sqrt((t - root) / 2)]
+
+
+@register("_linalg_svd")
+def _svd(call: Call) -> tuple[Any, ...]:
+    A = as_objects(call["A"])
+    if min(A.shape[-2:]) > 2:
+        raise SymbolicUnsupported("exact singular values are written out for matrices with at most 2 rows or columns")
+    lead = A.shape[:-2]
+    k = min(A.shape[-2:])
+    values = np.empty((*lead, k), dtype=object)
+    for idx in np.ndindex(*lead):
+        values[idx] = np.array(_singular_values_2(A[idx]), dtype=object)
+    vectors = Unavailable("singular vectors (torch.linalg.svd's U and V) have no symbolic rule here, only singular values")
+    return (vectors, values, vectors)
