@@ -92,7 +92,7 @@ def exact_point(values: np.ndarray) -> np.ndarray:
 DIFF_ONE_BY_ONE = 0
 
 #: pieces whose derivative is 0 wherever it exists (SymPy leaves d/dx floor(x) unevaluated)
-_PIECEWISE_CONSTANT = (sympy.floor, sympy.ceiling, sympy.sign, sympy.Mod, sympy.frac)
+_PIECEWISE_CONSTANT = (sympy.floor, sympy.ceiling, sympy.sign)
 
 
 def differentiate(
@@ -104,9 +104,13 @@ def differentiate(
 ) -> SymbolicResult:
     """f's gradient, its exact values at the point, and the kinks there."""
     check_size(expr)
+    # Mod and frac are x minus a step (SymPy leaves their derivatives unevaluated): differentiate that form
+    work = expr.replace(sympy.Mod, lambda p, q: p - q * sympy.floor(p / q)) if expr.has(sympy.Mod) else expr
+    work = work.replace(sympy.frac, lambda p: p - sympy.floor(p)) if work.has(sympy.frac) else work
     pieces = expr.atoms(*_PIECEWISE_CONSTANT, *_NONSMOOTH, sympy.Pow)
-    held = {node: sympy.Dummy("c") for node in pieces if isinstance(node, _PIECEWISE_CONSTANT) and node.free_symbols}
-    smooth = expr.xreplace(held) if held else expr
+    steps = pieces if work is expr else work.atoms(*_PIECEWISE_CONSTANT)
+    held = {node: sympy.Dummy("c") for node in steps if isinstance(node, _PIECEWISE_CONSTANT) and node.free_symbols}
+    smooth = work.xreplace(held) if held else work
     back = {d: node for node, d in held.items()}
     value_exact = expr.xreplace(substitution)
     derivatives: dict[str, np.ndarray] = {}

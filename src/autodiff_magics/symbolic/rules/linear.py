@@ -20,7 +20,7 @@ from . import Call, register
 from ..exact import SymbolicUnsupported, number
 
 #: most evaluations of the operator one rule may spend finding its coefficients
-EVALUATIONS = 6_000
+EVALUATIONS = 3_000
 
 LINEAR = (
     "convolution", "_convolution", "avg_pool1d", "avg_pool2d", "avg_pool3d", "_adaptive_avg_pool2d", "_adaptive_avg_pool3d",
@@ -58,6 +58,7 @@ def affine(call: Call) -> tuple[np.ndarray | None, ...]:
         raise SymbolicUnsupported(f"{call.op.overloadpacket} on these sizes needs {cost:,} evaluations to be written exactly, too many")
 
     def run(basis: dict[int, int]) -> list[np.ndarray | None]:
+        call.replay.budget.check_time()
         values = dict(fixed)
         for s, (key, ref, _) in enumerate(slots):
             t = torch.zeros(ref.shape, dtype=ref.dtype)
