@@ -11,6 +11,7 @@ import numpy as np
 import sympy
 
 from .adjoints import gradient as sweep
+from .adjoints import substitute
 from .exact import Budget, SymbolicUnsupported, number, to_float
 
 __all__ = ["SymbolicResult", "make_symbols", "exact_point", "differentiate", "find_kinks", "check_size", "TREE_BUDGET"]
@@ -112,7 +113,8 @@ def differentiate(
     held = {node: sympy.Dummy("c") for node in steps if isinstance(node, _PIECEWISE_CONSTANT) and node.free_symbols}
     smooth = work.xreplace(held) if held else work
     back = {d: node for node, d in held.items()}
-    value_exact = expr.xreplace(substitution)
+    memo: dict[sympy.Basic, sympy.Basic] = {}
+    value_exact = substitute(expr, dict(substitution), memo)
     derivatives: dict[str, np.ndarray] = {}
     gradient: dict[str, np.ndarray] = {}
     exact_values: dict[str, np.ndarray] = {}
@@ -131,7 +133,7 @@ def differentiate(
                 d[idx] = sympy.Integer(0)
             else:
                 d[idx] = (swept[s] if swept is not None else sympy.diff(smooth, s)).xreplace(back)
-            ev[idx] = d[idx].xreplace(substitution)
+            ev[idx] = substitute(d[idx], substitution, memo)
             g[idx] = to_float(ev[idx])
         derivatives[name], exact_values[name], gradient[name] = d, ev, g
     budget.check_time("evaluating the gradient")
