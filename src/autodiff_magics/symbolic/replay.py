@@ -22,7 +22,7 @@ import torch
 
 from .exact import Budget, SymbolicUnsupported, number
 from .recording import Event, Record, TensorRef
-from .rules import RULES, Call, Unavailable, as_objects, is_view
+from .rules import RULES, Call, Unavailable, as_objects, is_view, single_thread
 
 __all__ = ["Replay"]
 
@@ -163,9 +163,8 @@ class Replay:
         if fn is None or self.depth >= _MAX_DEPTH or any(base.startswith(p) for p in _INEXACT) or op.namespace == "prims":
             raise SymbolicUnsupported(f"{_pretty(op)} has no symbolic counterpart here (no SymPy rule, no exact decomposition)")
         positional, keywords, inputs = _real_arguments(op, event.args)
-        with Record(inputs) as sub:
-            with _quiet():
-                out = fn(*positional, **keywords)
+        with Record(inputs) as sub, _quiet(), single_thread():
+            out = fn(*positional, **keywords)
         if sub.stopped:
             raise SymbolicUnsupported(sub.stopped)
         outs = out if isinstance(out, (tuple, list)) else (out,)

@@ -21,7 +21,7 @@ import torch
 
 from ..exact import SymbolicUnsupported, number
 
-__all__ = ["RULES", "Call", "Unavailable", "as_objects", "is_view", "register", "apply", "real_array"]
+__all__ = ["RULES", "Call", "Unavailable", "single_thread", "as_objects", "is_view", "register", "apply", "real_array"]
 
 Rule = Callable[["Call"], Any]
 
@@ -129,6 +129,20 @@ def _scalar(v: Any) -> np.ndarray:
     out = np.empty((), dtype=object)
     out[()] = v
     return out
+
+
+class single_thread:
+    """Tiny operators run many times (tags, basis tensors) on one thread: on a busy machine a
+    thread pool's hand-offs cost a thousand times the work. Restores the user's setting."""
+
+    def __enter__(self) -> None:
+        self.threads = torch.get_num_threads()
+        if self.threads != 1:
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.threads != 1:
+            torch.set_num_threads(self.threads)
 
 
 def is_view(schema_return: Any) -> bool:

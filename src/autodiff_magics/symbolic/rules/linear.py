@@ -16,7 +16,7 @@ import numpy as np
 import sympy as S
 import torch
 
-from . import Call, register
+from . import Call, register, single_thread
 from ..exact import SymbolicUnsupported, number
 
 #: most evaluations of the operator one rule may spend finding its coefficients
@@ -33,6 +33,11 @@ LINEAR = (
 
 def affine(call: Call) -> tuple[np.ndarray | None, ...]:
     """The outputs as exact affine (and bilinear) forms of the variable floating inputs."""
+    with single_thread():
+        return _affine(call)
+
+
+def _affine(call: Call) -> tuple[np.ndarray | None, ...]:
     from ..recording import TensorRef
 
     slots: list[tuple[str, TensorRef, np.ndarray]] = []
@@ -57,30 +62,32 @@ def affine(call: Call) -> tuple[np.ndarray | None, ...]:
     if cost > EVALUATIONS:
         raise SymbolicUnsupported(f"{call.op.overloadpacket} on these sizes needs {cost:,} evaluations to be written exactly, too many")
 
+    zeros = {key: torch.zeros(ref.shape, dtype=ref.dtype) for key, ref, _ in slots}
+
     def run(basis: dict[int, int]) -> list[np.ndarray | None]:
         call.replay.budget.check_time()
         values = dict(fixed)
-        for s, (key, ref, _) in enumerate(slots):
+        values.update(zeros)
+        for s, i in basis.items():
+            key, ref, _ = slots[s]
             t = torch.zeros(ref.shape, dtype=ref.dtype)
-            if s in basis:
-                t.view(-1)[basis[s]] = 1
+            t.view(-1)[i] = 1
             values[key] = t
         return [_numpy(o) for o in _outputs(call, values)]
 
     zero = run({})
     single = [[_minus(run({s: i}), zero) for i in range(sizes[s])] for s in range(len(slots))]
-    results = [None if z is None else np.array([number(v) for v in z.reshape(-1)], dtype=object) for z in zero]
+    terms: list[list[list[Any]] | None] = [None if z is None else [[v] for v in z.reshape(-1)] for z in zero]
     flats = [o.reshape(-1) for _, _, o in slots]
     for s in range(len(slots)):
         for i, delta in enumerate(single[s]):
-            _accumulate(results, delta, flats[s][i])
+            _accumulate(terms, delta, flats[s][i])
     for a, b in pairs:
         for i in range(sizes[a]):
             for j in range(sizes[b]):
                 both = _minus(_minus(_minus(run({a: i, b: j}), single[a][i]), single[b][j]), zero)
-                _accumulate(results, both, flats[a][i] * flats[b][j])
-        call.replay.budget.check_time()
-    shaped = tuple(None if r is None else r.reshape(z.shape) for r, z in zip(results, zero))
+                _accumulate(terms, both, flats[a][i] * flats[b][j])
+    shaped = tuple(None if t is None else _sums(t).reshape(z.shape) for t, z in zip(terms, zero))
     _verify(call, shaped, slots)
     return shaped
 
@@ -112,12 +119,28 @@ def _minus(a: list[np.ndarray | None], b: list[np.ndarray | None]) -> list[np.nd
     return [None if x is None else x - y for x, y in zip(a, b)]
 
 
-def _accumulate(results: list[np.ndarray | None], delta: list[np.ndarray | None], term: Any) -> None:
-    for r, d in zip(results, delta):
-        if r is None or d is None:
+def _accumulate(terms: list[list[list[Any]] | None], delta: list[np.ndarray | None], term: Any) -> None:
+    """Append coefficient·term to every output element the coefficient reaches."""
+    for t, d in zip(terms, delta):
+        if t is None or d is None:
             continue
-        for k in np.flatnonzero(d.reshape(-1)):
-            r[k] = r[k] + number(float(d.reshape(-1)[k])) * term
+        flat = d.reshape(-1)
+        for k in np.flatnonzero(flat):
+            t[k].append((float(flat[k]), term))
+
+
+def _sums(terms: list[list[Any]]) -> np.ndarray:
+    numbers: dict[float, Any] = {}
+
+    def coefficient(c: float) -> Any:
+        if c not in numbers:
+            numbers[c] = number(c)
+        return numbers[c]
+
+    out = np.empty(len(terms), dtype=object)
+    for k, (constant, *rest) in enumerate(terms):
+        out[k] = S.Add(number(float(constant)), *[coefficient(c) * t for c, t in rest])
+    return out
 
 
 def _verify(call: Call, shaped: tuple[np.ndarray | None, ...], slots: list[Any]) -> None:  # noqa: ARG001

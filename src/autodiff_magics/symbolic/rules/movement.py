@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import Call, as_objects, register
+from . import Call, as_objects, register, single_thread
 from ..exact import SymbolicUnsupported
 
 #: where each floating input's tags start (exact integers in the dtype)
@@ -71,7 +71,8 @@ def move(call: Call) -> tuple[np.ndarray | None, ...]:
             keywords[arg.name] = value
         else:
             positional.append(value)
-    out = call.op(*positional, **keywords)
+    with single_thread():
+        out = call.op(*positional, **keywords)
     outs = out if isinstance(out, (tuple, list)) else (out,)
     return tuple(_untag(o, tables) if isinstance(o, torch.Tensor) and o.is_floating_point() else None for o in outs)
 
