@@ -11,6 +11,7 @@ during another real forward at the point (the autograd method's) is replayed ins
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -106,8 +107,6 @@ def _record_run(f: Callable[[Mapping[str, Any]], Any], points: Mapping[str, np.n
     from .recording import record_operators
 
     leaves = {n: torch.tensor(np.asarray(p, dtype=np.float64)).requires_grad_(True) for n, p in points.items()}
-    import warnings
-
     with torch.enable_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rec = record_operators(leaves)

@@ -12,7 +12,9 @@ one sentence.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +22,7 @@ import numpy as np
 import sympy
 import torch
 
-from .exact import Budget, SymbolicUnsupported, number
+from .exact import Budget, SymbolicUnsupported
 from .recording import Event, Record, TensorRef
 from .rules import RULES, Call, Unavailable, as_objects, is_view, single_thread
 
@@ -253,21 +255,13 @@ def _real_arguments(op: Any, args: Mapping[str, Any]) -> tuple[list[Any], dict[s
     return positional, keywords, inputs
 
 
-class _quiet:
-    def __enter__(self) -> None:
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
+@contextlib.contextmanager
+def _quiet() -> Any:
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc: Any) -> None:
-        self._w.__exit__(*exc)
+        yield
 
 
 def _pretty(op: Any) -> str:
     return str(op.overloadpacket) if op.overloadpacket is not None else str(op)
 
-
-def constant(value: Any) -> sympy.Expr:
-    return number(value)

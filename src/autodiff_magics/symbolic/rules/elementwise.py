@@ -13,6 +13,7 @@ import numpy as np
 import sympy
 from sympy import Integer, Rational
 
+from ..exact import number
 from . import Call, apply, as_objects, real_array, register
 
 S = sympy
@@ -67,7 +68,7 @@ _binary(lambda p, q: p * S.log(q) if p != 0 else Integer(0), "xlogy")
 _binary(lambda p, q: p * S.log(1 + q) if p != 0 else Integer(0), "special_xlog1py")
 _binary(lambda p, q: S.log(S.exp(p) + S.exp(q)), "logaddexp")
 _binary(lambda p, q: S.log(2**p + 2**q) / S.log(2), "logaddexp2")
-_binary(lambda p, q: S.Abs(p) * (1 if float(q) >= 0 else -1) if not q.free_symbols else S.Abs(p) * S.sign(q), "copysign")
+_binary(lambda p, q: S.Abs(p) * (S.sign(q) if q.free_symbols else (1 if float(q) >= 0 else -1)), "copysign")
 # C fmod: the sign of the dividend (trunc); remainder: the sign of the divisor (floor), as Python's %
 _binary(lambda p, q: p - q * _trunc(p / q), "fmod")
 _binary(lambda p, q: p - q * S.floor(p / q), "remainder")
@@ -113,12 +114,6 @@ def _round_rule(call: Call) -> np.ndarray:
     scale = Integer(10) ** decimals
     # floor(v + 1/2) differs from round-half-to-even only at the ties, which are kinks anyway
     return apply(lambda v: S.floor(v * scale + Rational(1, 2)) / scale, call["self"])
-
-
-def number(v: Any) -> Any:
-    from ..exact import number as n
-
-    return n(v)
 
 
 # -- comparisons kept in the formula only where they are cheap ------------------------------------------

@@ -43,7 +43,8 @@ def _spend_product(call: Call, a: np.ndarray, b: np.ndarray) -> None:
 
 @register("mm", "bmm", "mv", "dot", "vdot", "matmul")
 def _mm(call: Call) -> np.ndarray:
-    a, b = call["self"], call["mat2"] if "mat2" in call.args else call["vec"] if "vec" in call.args else call["other"] if "other" in call.args else call["tensor"]
+    second = next(n for n in ("mat2", "vec", "other", "tensor") if n in call.args)
+    a, b = call["self"], call[second]
     _spend_product(call, a, b)
     return matmul(a, b)
 
@@ -121,11 +122,9 @@ def _inv(call: Call) -> tuple[Any, ...]:
 @register("_linalg_slogdet")
 def _slogdet(call: Call) -> tuple[Any, ...]:
     lead, mats = _matrices(call["A"])
-    sign = np.empty(lead, dtype=object)
     logabs = np.empty(lead, dtype=object)
     for idx, m in zip(np.ndindex(*lead), mats):
-        d = m.det(method="berkowitz")
-        logabs[idx] = S.log(S.Abs(d))
+        logabs[idx] = S.log(S.Abs(m.det(method="berkowitz")))  # the sign is piecewise constant: its copy
     return (None, logabs, None, None) if len(call.replay.current_outputs) == 4 else (None, logabs)
 
 

@@ -7,7 +7,7 @@ small: ``Max`` of 25 sums of ``Abs`` is what made one ``norm.inf`` sample take s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -226,16 +226,13 @@ def _values_indices(values_at: int = 0, indices_at: int = 1) -> Callable[[Call],
         outputs = call.replay.current_outputs
         indices = outputs[indices_at].value
         dim = call.get("dim", -1)
-        keep = bool(call.get("keepdim", True))
         if isinstance(dim, (list, tuple)):
             dim = dim[0]
         if x.ndim == 0:
             return (x.copy(), None)
-        idx = indices if (keep or not call.args.get("keepdim") is False) else indices
-        if indices.dim() < x.ndim:
-            idx = indices.unsqueeze(dim % x.ndim)
-        values = gather_along(x, dim, idx)
-        if indices.dim() < x.ndim:
+        reduced = indices.dim() < x.ndim  # keepdim=False: the dimension was dropped
+        values = gather_along(x, dim, indices.unsqueeze(dim % x.ndim) if reduced else indices)
+        if reduced:
             values = np.squeeze(values, axis=dim % x.ndim)
         result: list[Any] = [None] * len(outputs)
         result[values_at] = values
@@ -263,6 +260,3 @@ def _scalar(v: Any) -> np.ndarray:
     out[()] = v
     return out
 
-
-def _unused(_: Sequence[Any]) -> None:
-    return None
