@@ -322,3 +322,24 @@ def test_docstring_examples(module):
         if not had_underscore:
             builtins.__dict__.pop("_", None)
     assert result.attempted >= 1 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "point", "expected"),
+    [
+        ("np.sin(x).sum() + F.softplus(x, beta=3).sum()", [0.5, 1.0],
+         math.sin(0.5) + math.sin(1) + math.log1p(math.exp(1.5)) / 3 + math.log1p(math.exp(3)) / 3),
+        ("np.sin(x).sum() + torch.fmod(x, 3.0).sum()", [-5.0, 1.0], math.sin(-5) + math.sin(1) - 2 + 1),
+        ("np.sin(x) + x.sum(0)", 1.5, math.sin(1.5) + 1.5),
+        ("np.sin(x).sum() + torch.inner(x.reshape(1, 2), x.reshape(1, 2) * 2).sum()", [1.0, 2.0], math.sin(1) + math.sin(2) + 10),
+    ],
+)
+def test_the_numpy_fallback_honours_keywords_and_conventions(source, point, expected):
+    r = trace(source, x=point)  # np.sin on a tensor that requires grad: the NumPy tracer takes over
+    assert r.value == pytest.approx(expected, rel=1e-14)
+
+
+def test_the_numpy_fallback_refuses_a_matrix_norm_it_cannot_write():
+    with pytest.raises(Exception) as info:
+        trace("np.sin(x).sum() + torch.linalg.norm(x.reshape(2, 2), 2)", x=[1.0, 2.0, 3.0, 4.0])
+    assert "matrix norm of order 2" in str(getattr(info.value, "original", info.value))
