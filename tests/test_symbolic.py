@@ -343,3 +343,17 @@ def test_the_numpy_fallback_refuses_a_matrix_norm_it_cannot_write():
     with pytest.raises(Exception) as info:
         trace("np.sin(x).sum() + torch.linalg.norm(x.reshape(2, 2), 2)", x=[1.0, 2.0, 3.0, 4.0])
     assert "matrix norm of order 2" in str(getattr(info.value, "original", info.value))
+
+
+def test_annotations_can_release_the_graph_they_point_into():
+    from autodiff_magics.symbolic import record_operators
+
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    with record_operators({"x": x}) as rec:
+        y = (x**2).sum()
+    r = trace_and_differentiate(lambda v: None, {"x": x.detach().numpy()}, record=rec.finish(y))
+    assert r.annotations[y.grad_fn] == ("x₀**2 + x₁**2", "5")
+    r.annotations.release()
+    assert len(r.annotations) == 0 and y.grad_fn not in r.annotations
+    standalone = trace("torch.sin(x).sum()", x=[1.0, 2.0])  # nobody else saw that run's nodes
+    assert dict(standalone.annotations) == {}

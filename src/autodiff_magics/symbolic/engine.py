@@ -50,6 +50,7 @@ def trace_and_differentiate(f: Callable[[Mapping[str, Any]], Any], points: Mappi
     for name in points:
         for idx, s in np.ndenumerate(symbols[name]):
             substitution[s] = exact[name][idx]
+    given = record is not None
     if record is None:
         plain = None if hold_items else _plain(f, symbols, substitution, budget)
         if plain is not None:
@@ -62,6 +63,8 @@ def trace_and_differentiate(f: Callable[[Mapping[str, Any]], Any], points: Mappi
         expr = trace_numpy(f, symbols, substitution)
         return differentiate(expr, symbols, substitution, budget)
     result = _replayed(record, symbols, substitution, budget)
+    if not given:  # the nodes of a run nobody else saw: keeping them would only pin its graph
+        result.annotations = {}
     if result.notes and _CUT in result.notes[0] and not hold_items:
         result = _followed(f, symbols, substitution, result)
     return result
@@ -150,7 +153,9 @@ class Annotations(Mapping):
     """autograd node -> (expression text, forward value text), printed when first read.
 
     Holding the expressions (small immutable SymPy data) costs nothing; printing them is what costs,
-    so a graph view that shows ten nodes prints ten."""
+    so a graph view that shows ten nodes prints ten. The keys are the recorded run's autograd
+    nodes (they cannot be weakly referenced): call :meth:`release` once the graph is captured, so a
+    report that keeps this result does not keep that graph alive."""
 
     def __init__(self, entries: dict[Any, tuple[np.ndarray, Any]], symbols: Mapping[str, np.ndarray]) -> None:
         self._entries = entries
@@ -175,6 +180,12 @@ class Annotations(Mapping):
 
     def __repr__(self) -> str:
         return f"Annotations({len(self)} autograd nodes)"
+
+    def release(self) -> None:
+        """Forget the autograd nodes (and so stop pinning the recorded run's graph) once the
+        graph picture has read what it shows; texts already printed are forgotten too."""
+        self._entries = {}
+        self._texts = {}
 
 
 def _annotations(replay: Any, symbols: Mapping[str, np.ndarray]) -> Annotations:
