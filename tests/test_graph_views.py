@@ -106,7 +106,7 @@ def test_html_escapes_user_text(x):
     evil = "<img src=x onerror=alert(1)>"
     html = grad_graph(seed_f(x), names={evil: x}).to_html()
     assert evil not in html and "&lt;img src=x onerror=alert(1)&gt; (leaf)" in html
-    assert html.count("<details") == 13 and html.count("</details>") == 13
+    assert html.count("<details") == 14 and html.count("</details>") == 14  # the tree's 13 and the one around it
     assert html.count("↪ same as") == 3 and "<script" not in html
 
 
@@ -124,7 +124,7 @@ def test_html_stays_within_budget_and_depth(ip, config):
     x, y = chain(100_000)
     r = grad_graph(y, names={"x": x})
     html = r.to_html()
-    assert html.count("<details") == HTML_MAX_DEPTH == html.count("</details>")
+    assert html.count("<details") == HTML_MAX_DEPTH + 1 == html.count("</details>")
     assert f"deeper than {HTML_MAX_DEPTH} levels" in html and "99,937 of 100,001 nodes not shown" in html
     config(html_budget=5_000)
     html = r.to_html()
@@ -176,7 +176,7 @@ def open_everything(tree: GraphTree) -> None:
 def test_widget_opens_one_level_at_a_time(x):
     r = grad_graph(seed_f(x), names={"x": x})
     tree = GraphTree(r)
-    header, rows = r.to_widget().children
+    header, picture, accordion = r.to_widget().children
     assert "13 nodes (12 operations + 1 leaf: x), depth 6" in header.value
     assert labels(tree) == ["▾ #1 add · AddBackward0 · () float64 cpu", "<details>", "▸ #2 sub · SubBackward0", "▸ #11 mul · MulBackward0"]
     assert len(tree.canonical) == 3  # nothing below the first level is built yet
@@ -332,7 +332,7 @@ def test_100k_chain_with_the_budget_renders_in_every_view(ip, config):
     assert text.splitlines()[0].endswith("depth 100,001; details for the first 250")
     assert "note: details (shape, saved values, gradient) recorded for the first 250 of 100,001 nodes" in text
     html = r.to_html()
-    assert html.count("<details") == HTML_MAX_DEPTH and "details not recorded" not in html  # 64 levels, all detailed
+    assert html.count("<details") == HTML_MAX_DEPTH + 1 and "details not recorded" not in html  # 64 levels, all detailed
     tree = GraphTree(r)
     assert len(tree.visible_rows()) == 3
     assert tree.reveal(251).widget.description == "▸ [level 251] #251 mul · MulBackward0 · details not recorded"

@@ -19,6 +19,8 @@ from .. import settings
 from .common import STYLE, esc, fmt_int
 from .graph_text import (detail_rows, flow_text, header_text, meta_text, node_line, not_recorded,
                          ref_line, summary_text)
+from .graph_layout import MAX_NODES, Layout, layout
+from .graph_svg import picture_note, to_svg
 from .graph_tree import INDENT_LEVELS, GraphTree
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ def _text_lines(report: GraphReport, max_depth: int, max_lines: int) -> list[str
     shown = bytearray(report.count + 1)
     printed = 0
     cut_by_depth = False
-    stack: list[tuple[int, str, str, int]] = [(report.root, "", "", 0)]
+    stack: list[tuple[int, str, str, int]] = [(root, "", "", 0) for root in reversed(report.roots)]
     while stack:
         if printed >= max_lines:
             break
@@ -100,18 +102,21 @@ def _inputs(n: int) -> str:
 
 
 def to_html(report: GraphReport, *, style: bool = True) -> str:
-    """Nested ``<details>`` (no script), within ``html_budget`` characters; names escaped."""
+    """The picture as an inline SVG, then the tree as nested ``<details>`` (no script), within
+    ``html_budget`` characters; names escaped."""
     budget = max(2_000, settings.current().html_budget)
     uid = f"adm-graph-{next(_ids)}"
     head = (STYLE if style else "") + f'<div class="adm adm-graph" id="{uid}">'
     head += f"<h4>{esc(header_text(report))}</h4>"
-    close_all = "</div>"
+    head += picture_html(report, budget)
+    head += '<details class="adm-tree"><summary class="muted">the same graph as a tree (saved values, every node)</summary>'
+    close_all = "</details></div>"
     parts = [head]
     size = len(head) + len(close_all)
     reserve = 400  # room for the closing tags' "left out" line
     shown = bytearray(report.count + 1)
     open_all = report.count <= 30
-    stack: list[tuple[int, int]] = [(report.root, 0)]  # (node id, depth); node id 0 closes a <details>
+    stack: list[tuple[int, int]] = [(root, 0) for root in reversed(report.roots)]  # node id 0 closes a <details>
     depth_open = 0
     cut_by_depth = cut_by_size = False
     while stack:
@@ -166,10 +171,38 @@ def to_html(report: GraphReport, *, style: bool = True) -> str:
             f'<p class="muted">… {fmt_int(missing)} of {fmt_int(report.count)} nodes not shown: '
             f"{esc(' and '.join(why))}; the widget and to_dict() have every node.</p>"
         )
+    parts.append("</details>")
     for note in report.notes:
         parts.append(f'<p class="muted">note: {esc(note)}</p>')
-    parts.append(close_all)
+    parts.append("</div>")
     return "".join(parts)
+
+
+def picture_html(report: GraphReport, budget: int) -> str:
+    """The picture (SVG) and what it leaves out, in at most ``budget`` characters (fewer nodes
+    are drawn until it fits)."""
+    drawing, svg = picture(report)
+    room = budget * 3 // 4
+    while len(svg) > room and drawing.drawn > 1:
+        drawing = layout(report, drawing.drawn // 2)
+        svg = to_svg(report, drawing)
+    if len(svg) > room:
+        return f'<p class="muted">(no picture: html_budget, {fmt_int(budget)} characters, leaves no room for it)</p>'
+    note = picture_note(drawing)
+    text = f'<div class="adm-picture" style="overflow:auto;max-height:900px">{svg}</div>'
+    if note:
+        text += f'<p class="muted">{esc(note)}</p>'
+    return text
+
+
+def picture(report: GraphReport) -> tuple[Layout, str]:
+    """The layout and SVG of the report's picture, computed once per report (the HTML and the
+    widget show the same one)."""
+    cached = report.__dict__.get("_picture")
+    if cached is None:
+        drawing = layout(report, MAX_NODES)
+        cached = report.__dict__["_picture"] = (drawing, to_svg(report, drawing))
+    return cached
 
 
 def _summary_html(node: GraphNode, flow: bool) -> str:
@@ -211,6 +244,27 @@ def _details_html(node: GraphNode, flow: bool, limit: int | None = None) -> str:
 
 
 def to_widget(report: GraphReport):
-    """An expandable tree: rows are built when their parent is first opened (see GraphTree)."""
-    return GraphTree(report).widget
+    """The picture (click a box for its details; zoom, pan), then the tree of every node in a
+    closed accordion (rows built when opened, see GraphTree)."""
+    return GraphView(report).widget
 
+
+class GraphView:
+    """The widget of a graph report: ``header`` (HTML), ``picture`` (see :mod:`.graph_picture`),
+    ``tree`` (a :class:`GraphTree`) inside ``accordion``; ``widget`` holds them in a VBox."""
+
+    def __init__(self, report: GraphReport) -> None:
+        import ipywidgets as w
+
+        from .graph_picture import picture_widget
+
+        self.report = report
+        self.picture, note = picture_widget(report)
+        self.tree = GraphTree(report)
+        header = f"<b>{esc(header_text(report))}</b>"
+        for line in ([note] if note else []) + [f"note: {n}" for n in report.notes]:
+            header += f'<br><span style="color:#666">{esc(line)}</span>'
+        self.header = w.HTML(header)
+        self.accordion = w.Accordion([w.VBox([self.tree.header, self.tree.rows])], selected_index=None)
+        self.accordion.set_title(0, "tree view: every node, its saved values and gradients (click a row to open it)")
+        self.widget = w.VBox([self.header, self.picture, self.accordion])

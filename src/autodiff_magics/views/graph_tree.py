@@ -61,7 +61,8 @@ class GraphTree:
         self.header = w.HTML(header)
         self.rows = w.VBox(layout=w.Layout(align_items="flex-start"))
         self.widget = w.VBox([self.header, self.rows])
-        self.root = self._node_row(report.root, 0)
+        self.roots = [self._node_row(root, 0) for root in report.roots]
+        self.root = self.roots[0]
         self.toggle(self.root)
 
     # -- building rows -----------------------------------------------------------------------------
@@ -180,7 +181,7 @@ class GraphTree:
         while current is not None:
             path.append(current)
             current = self.report.node(current).parent
-        row = self.root
+        row = self.canonical[path[-1]]
         for target in reversed(path[:-1]):
             if row.sub is None:
                 self._build(row)
@@ -200,7 +201,7 @@ class GraphTree:
     def render(self) -> None:
         """Lay out the visible rows (open rows show their sub-rows), iteratively."""
         visible = []
-        stack = [self.root]
+        stack = list(reversed(self.roots))
         while stack:
             row = stack.pop()
             visible.append(row.widget)

@@ -1,0 +1,162 @@
+// The grad_fn graph picture (autodiff-magics): the SVG computed in Python, plus clicks and zoom.
+// A click on a box highlights it, the inputs it passes gradient to and the nodes that use it,
+// and opens its details below the picture; the wheel zooms around the pointer, a drag pans,
+// "fit" shows everything again. No network, no dependency: anywidget loads this module as is.
+
+function render({ model, el }) {
+  const root = document.createElement("div");
+  root.className = "adm-gp";
+  const bar = document.createElement("div");
+  bar.className = "adm-gp-bar";
+  const view = document.createElement("div");
+  view.className = "adm-gp-view";
+  const details = document.createElement("div");
+  details.className = "adm-gp-details";
+  root.append(bar, view, details);
+  el.appendChild(root);
+
+  const button = (text, title, action) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.title = title;
+    b.className = "adm-gp-button";
+    b.addEventListener("click", action);
+    bar.appendChild(b);
+    return b;
+  };
+  let svg = null;
+  let full = null; // the whole picture's viewBox
+  let box = null; // the viewBox shown now
+  const show = () => svg && svg.setAttribute("viewBox", `${box.x} ${box.y} ${box.w} ${box.h}`);
+  const zoom = (factor, cx, cy) => {
+    if (!box) return;
+    const w = Math.min(full.w * 4, Math.max(40, box.w * factor));
+    const h = (w * box.h) / box.w;
+    cx = cx === undefined ? box.x + box.w / 2 : cx;
+    cy = cy === undefined ? box.y + box.h / 2 : cy;
+    box = { x: cx - ((cx - box.x) * w) / box.w, y: cy - ((cy - box.y) * h) / box.h, w, h };
+    show();
+  };
+  const fit = () => {
+    if (!full) return;
+    box = { ...full };
+    show();
+  };
+  button("−", "zoom out", () => zoom(1.25));
+  button("+", "zoom in", () => zoom(0.8));
+  button("fit", "show the whole graph", fit);
+  const more = button("draw more", "draw twice as many nodes", () => model.send({ draw: "more" }));
+  const hint = document.createElement("span");
+  hint.className = "adm-gp-hint";
+  hint.textContent = "click a box: its inputs and users light up, its details open below · wheel: zoom · drag: pan";
+  bar.appendChild(hint);
+
+  const clear = () => {
+    root.classList.remove("adm-gp-focus");
+    for (const e of view.querySelectorAll(".adm-sel, .adm-input, .adm-user, .adm-hl")) {
+      e.classList.remove("adm-sel", "adm-input", "adm-user", "adm-hl");
+    }
+    details.replaceChildren();
+  };
+
+  const select = (key) => {
+    clear();
+    const node = view.querySelector(`g.adm-node[data-key="${key}"]`);
+    if (!node) return;
+    root.classList.add("adm-gp-focus");
+    node.classList.add("adm-sel");
+    for (const edge of view.querySelectorAll(`g.adm-edge[data-source="${key}"]`)) {
+      edge.classList.add("adm-hl");
+      const input = view.querySelector(`g.adm-node[data-key="${edge.dataset.target}"]`);
+      if (input) input.classList.add("adm-input");
+    }
+    for (const edge of view.querySelectorAll(`g.adm-edge[data-target="${key}"]`)) {
+      edge.classList.add("adm-hl");
+      const user = view.querySelector(`g.adm-node[data-key="${edge.dataset.source}"]`);
+      if (user) user.classList.add("adm-user");
+    }
+    const info = (model.get("details") || {})[String(key)];
+    if (info) {
+      const title = document.createElement("div");
+      title.className = "adm-gp-title";
+      title.textContent = info.title;
+      const table = document.createElement("table");
+      for (const [k, v] of info.rows) {
+        const tr = document.createElement("tr");
+        const th = document.createElement("th");
+        th.textContent = k;
+        const td = document.createElement("td");
+        td.textContent = v;
+        tr.append(th, td);
+        table.appendChild(tr);
+      }
+      details.append(title, table);
+    }
+    model.set("selected", Number(node.dataset.node) || 0);
+    model.save_changes();
+  };
+
+  const draw = () => {
+    view.innerHTML = model.get("svg"); // markup built in Python, every user string escaped there
+    svg = view.querySelector("svg");
+    if (!svg) return;
+    more.style.display = Number(svg.dataset.total) > Number(svg.dataset.nodes) && model.get("more") ? "" : "none";
+    const [x, y, w, h] = (svg.getAttribute("viewBox") || "0 0 100 100").split(/\s+/).map(Number);
+    full = { x, y, w, h };
+    svg.removeAttribute("style");
+    svg.setAttribute("width", "100%");
+    svg.setAttribute("height", String(Math.min(h, model.get("height") || 560)));
+    svg.setAttribute("preserveAspectRatio", "xMidYMin meet");
+    fit();
+  };
+
+  const point = (event) => {
+    const r = svg.getBoundingClientRect();
+    const scale = Math.max(box.w / r.width, box.h / r.height);
+    return { x: box.x + (event.clientX - r.left) * scale, y: box.y + (event.clientY - r.top) * scale, scale };
+  };
+  const onWheel = (event) => {
+    if (!svg || !box) return;
+    event.preventDefault();
+    const p = point(event);
+    zoom(event.deltaY > 0 ? 1.15 : 1 / 1.15, p.x, p.y);
+  };
+  let drag = null;
+  const onDown = (event) => {
+    if (!svg || event.button !== 0) return;
+    drag = { x: event.clientX, y: event.clientY, box: { ...box }, moved: false, scale: point(event).scale };
+  };
+  const onMove = (event) => {
+    if (!drag) return;
+    const dx = event.clientX - drag.x, dy = event.clientY - drag.y;
+    if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
+    if (drag.moved) {
+      box = { ...drag.box, x: drag.box.x - dx * drag.scale, y: drag.box.y - dy * drag.scale };
+      show();
+    }
+  };
+  const onUp = (event) => {
+    if (!drag) return;
+    const moved = drag.moved;
+    drag = null;
+    if (moved) return;
+    const node = event.target.closest && event.target.closest("g.adm-node");
+    if (node) select(node.dataset.key);
+    else clear();
+  };
+  view.addEventListener("wheel", onWheel, { passive: false });
+  view.addEventListener("pointerdown", onDown);
+  window.addEventListener("pointermove", onMove);
+  window.addEventListener("pointerup", onUp);
+  const onSvg = () => draw();
+  model.on("change:svg", onSvg);
+  draw();
+  return () => {
+    model.off("change:svg", onSvg);
+    window.removeEventListener("pointermove", onMove);
+    window.removeEventListener("pointerup", onUp);
+  };
+}
+
+export default { render };
