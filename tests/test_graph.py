@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -279,28 +276,6 @@ def test_100k_deep_chain_walks_without_recursion():
     # every constant 1.0001 is the same summary, shared, not 100,000 copies
     assert r.node(7).saved["other"] is r.node(9).saved["other"]
     assert r.to_dict()["nodes"][6]["saved"]["other"] is not r.node(7).saved["other"]
-
-
-def test_freeing_a_walked_100k_chain_does_not_crash():
-    """torch 2.13 frees a graph recursively once Python has seen its nodes (8 MiB of stack is
-    not enough for 10⁵ levels): grad_graph makes room for it, in a fresh process."""
-    code = textwrap.dedent(
-        """
-        import torch
-        from autodiff_magics.graph import grad_graph
-        x = torch.randn(4, requires_grad=True)
-        y = x
-        for _ in range(100_000):
-            y = y * 1.0001
-        r = grad_graph(y)
-        print(r.notes)
-        del x, y
-        print("freed")
-        """
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().endswith("freed")
 
 
 def test_diamond_with_2_to_the_60_paths_is_linear():
