@@ -265,6 +265,7 @@ class GraphView:
         for line in ([note] if note else []) + [f"note: {n}" for n in report.notes]:
             header += f'<br><span style="color:#666">{esc(line)}</span>'
         self.header = w.HTML(header)
-        self.accordion = w.Accordion([w.VBox([self.tree.header, self.tree.rows])], selected_index=None)
+        hint = w.HTML('<span style="color:#666">click a row to open it; ↪ rows jump to where that node is shown</span>')
+        self.accordion = w.Accordion([w.VBox([hint, self.tree.rows])], selected_index=None)
         self.accordion.set_title(0, "tree view: every node, its saved values and gradients (click a row to open it)")
         self.widget = w.VBox([self.header, self.picture, self.accordion])

@@ -36,10 +36,12 @@ function render({ model, el }) {
     cx = cx === undefined ? box.x + box.w / 2 : cx;
     cy = cy === undefined ? box.y + box.h / 2 : cy;
     box = { x: cx - ((cx - box.x) * w) / box.w, y: cy - ((cy - box.y) * h) / box.h, w, h };
+    touched = true;
     show();
   };
   const fit = () => {
     if (!full) return;
+    touched = true;
     box = { ...full };
     show();
   };
@@ -97,6 +99,21 @@ function render({ model, el }) {
     model.save_changes();
   };
 
+  // the picture starts at its natural size (smaller only where the output is narrower) and at most
+  // `height` px tall, showing its top part: the output and the first layers; "fit" shows it all
+  let touched = false;
+  const size = () => {
+    if (!svg || !full) return;
+    const room = view.clientWidth || full.w;
+    const scale = Math.min(1, room / full.w);
+    const height = Math.min(full.h * scale, model.get("height") || 560);
+    svg.setAttribute("width", String(Math.floor(full.w * scale)));
+    svg.setAttribute("height", String(Math.ceil(height)));
+    if (!touched) {
+      box = { x: full.x, y: full.y, w: full.w, h: height / scale };
+      show();
+    }
+  };
   const draw = () => {
     view.innerHTML = model.get("svg"); // markup built in Python, every user string escaped there
     svg = view.querySelector("svg");
@@ -104,12 +121,14 @@ function render({ model, el }) {
     more.style.display = Number(svg.dataset.total) > Number(svg.dataset.nodes) && model.get("more") ? "" : "none";
     const [x, y, w, h] = (svg.getAttribute("viewBox") || "0 0 100 100").split(/\s+/).map(Number);
     full = { x, y, w, h };
+    svg.dataset.full = `${x} ${y} ${w} ${h}`;
     svg.removeAttribute("style");
-    svg.setAttribute("width", "100%");
-    svg.setAttribute("height", String(Math.min(h, model.get("height") || 560)));
     svg.setAttribute("preserveAspectRatio", "xMidYMin meet");
-    fit();
+    touched = false;
+    size();
   };
+  const resized = new ResizeObserver(() => size());
+  resized.observe(view);
 
   const point = (event) => {
     const r = svg.getBoundingClientRect();
@@ -133,6 +152,7 @@ function render({ model, el }) {
     if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
     if (drag.moved) {
       box = { ...drag.box, x: drag.box.x - dx * drag.scale, y: drag.box.y - dy * drag.scale };
+      touched = true;
       show();
     }
   };
@@ -153,6 +173,7 @@ function render({ model, el }) {
   model.on("change:svg", onSvg);
   draw();
   return () => {
+    resized.disconnect();
     model.off("change:svg", onSvg);
     window.removeEventListener("pointermove", onMove);
     window.removeEventListener("pointerup", onUp);
