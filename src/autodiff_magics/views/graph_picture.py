@@ -8,6 +8,7 @@ anywidget the picture is an ``ipywidgets.HTML`` holding the same SVG, without th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,13 +34,14 @@ except ImportError:  # pragma: no cover - anywidget is a dependency
 if anywidget is not None:
 
     class GraphPicture(anywidget.AnyWidget):
-        """The picture: ``svg`` (markup built in Python), ``details`` (per box key: a title and
-        (what, value) rows), ``selected`` (the node id clicked last, set by the browser)."""
+        """The picture: ``svg`` (markup built in Python), ``details`` (JSON: per box key, a title
+        and (what, value) rows), ``selected`` (the node id clicked last, set by the browser)."""
 
         _esm = STATIC / "graph_picture.js"
         _css = STATIC / "graph_picture.css"
         svg = traitlets.Unicode("").tag(sync=True)
-        details = traitlets.Dict().tag(sync=True)
+        #: JSON text (one string: ipywidgets walks a nested dict's every item looking for buffers)
+        details = traitlets.Unicode("{}").tag(sync=True)
         selected = traitlets.Int(0).tag(sync=True)
         height = traitlets.Int(HEIGHT).tag(sync=True)
         #: whether "draw more" can draw more nodes
@@ -62,7 +64,7 @@ if anywidget is not None:
                 return
             self._drawn = min(self._drawn * 2, MOST_NODES)
             drawing = layout(self._report, self._drawn)
-            self.details = picture_details(self._report, drawing)
+            self.details = json.dumps(picture_details(self._report, drawing), ensure_ascii=False)
             self.svg = to_svg(self._report, drawing)
             self.more = self._drawn < min(self._report.count, MOST_NODES)
 
@@ -107,4 +109,5 @@ def picture_widget(report: GraphReport, max_nodes: int = MAX_NODES):
         import ipywidgets as w
 
         return w.HTML(svg), note
-    return GraphPicture(report, drawing.drawn, svg=svg, details=picture_details(report, drawing)), note
+    details = json.dumps(picture_details(report, drawing), ensure_ascii=False)
+    return GraphPicture(report, drawing.drawn, svg=svg, details=details), note

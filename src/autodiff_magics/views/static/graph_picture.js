@@ -78,7 +78,12 @@ function render({ model, el }) {
       const user = view.querySelector(`g.adm-node[data-key="${edge.dataset.source}"]`);
       if (user) user.classList.add("adm-user");
     }
-    const info = (model.get("details") || {})[String(key)];
+    let info = null;
+    try {
+      info = JSON.parse(model.get("details") || "{}")[String(key)];
+    } catch (e) {
+      info = null;
+    }
     if (info) {
       const title = document.createElement("div");
       title.className = "adm-gp-title";
