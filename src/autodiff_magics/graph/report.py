@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from ..report import Report
 
-__all__ = ["GraphNode", "GraphReport", "Columns"]
+__all__ = ["GraphNode", "GraphReport", "Columns", "collector_paused"]
 
 
 @dataclass(slots=True)
@@ -177,20 +177,9 @@ class GraphReport(Report):
             "detailed": self.detailed,
             "details_limit": self.details_limit,
             "notes": list(self.notes),
-            "nodes": self._paused_gc(self._node_dicts),
+            # a million new lists and dicts triggered full collections that tripled the time
+            "nodes": collector_paused(self._node_dicts),
         }
-
-    @staticmethod
-    def _paused_gc(build):
-        """``build()`` with the cyclic collector paused: a million new lists and dicts triggered
-        full collections that tripled the time (the walk pauses it for the same reason)."""
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return build()
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def _node_dicts(self) -> list[dict[str, Any]]:
         """Every node's dict, read straight from the columns: building GraphNodes first cost 3×.
@@ -227,6 +216,19 @@ class GraphReport(Report):
 
 
 _NO_NOTE = (None, None)
+
+
+def collector_paused(build: Any, *args: Any, **kwargs: Any) -> Any:
+    """``build(*args, **kwargs)`` with Python's cyclic garbage collector paused (restored after,
+    also on an error): building millions of small objects otherwise triggers full collections
+    that scan the whole heap, torch's included."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return build(*args, **kwargs)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Plain:

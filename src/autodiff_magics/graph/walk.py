@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Mapping
 from itertools import accumulate, islice
@@ -14,7 +13,7 @@ from ..errors import InputError
 from .freeing import prepare_freeing
 from .kinds import LEAF_INFO, Kinds
 from .naming import Namer
-from .report import Columns, GraphReport
+from .report import Columns, GraphReport, collector_paused
 from .saved import Reader, skipped_note
 
 __all__ = ["grad_graph", "walk", "roots_of", "budget"]
@@ -129,14 +128,8 @@ def walk(roots: list[Any], namer: Namer, *, tensor_name: str | None, details: in
     The walk allocates a few small objects per node; with the collector on, the full collections
     they trigger scan the whole heap (torch's included) and made large walks 3–10× slower.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        report, fns = _walk_nodes(roots, namer, tensor_name=tensor_name, details=details, keep=True,
-                                  annotations=annotations)
-    finally:
-        if was_enabled:
-            gc.enable()
+    report, fns = collector_paused(_walk_nodes, roots, namer, tensor_name=tensor_name, details=details, keep=True,
+                                   annotations=annotations)
     note = prepare_freeing(report, fns)
     if note:
         report.notes.append(note)

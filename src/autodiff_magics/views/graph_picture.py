@@ -75,6 +75,9 @@ else:  # pragma: no cover
 def picture_details(report: GraphReport, drawing: Layout) -> dict[str, dict[str, Any]]:
     """What a click on each drawn box opens: the node's rows (saved values, shapes, gradients)."""
     out: dict[str, dict[str, Any]] = {}
+    users_of: dict[int, list[str]] = {}
+    for e in drawing.edges:
+        users_of.setdefault(e.target, []).append(f"#{e.source}")
     for key, box in drawing.boxes.items():
         if box.node:
             node = report.node(box.node)
@@ -84,9 +87,8 @@ def picture_details(report: GraphReport, drawing: Layout) -> dict[str, dict[str,
             if node.value:
                 rows.append(["value", node.value])
             rows += [[k, v] for k, v in detail_rows(node, report.flow, report.details_limit)]
-            users = [str(e.source) for e in drawing.edges if e.target == key]
             inputs = [str(c) for c in node.children if c is not None]
-            rows.append(["used by", ", ".join(f"#{u}" for u in users) or "— (an output)"])
+            rows.append(["used by", ", ".join(users_of.get(key, ())) or "— (an output)"])
             rows.append(["inputs", ", ".join(f"#{i}" for i in inputs) or "— (a leaf)"])
             out[str(key)] = {"title": box.lines[0], "rows": rows}
         else:
