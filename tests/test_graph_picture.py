@@ -161,3 +161,10 @@ def test_widget_state_is_plain_json(flow):
     state = picture.get_state()
     assert json.loads(json.dumps({k: state[k] for k in ("svg", "details", "selected", "more")}))
     assert "render" in picture._esm and "adm-gp" in picture._css
+
+
+def test_to_dot_keeps_the_gradients_and_saved_values(flow):
+    dot = flow.to_dot()
+    assert 'n13 -> n12 [label="135"];' in dot and 'n6 -> n13 [label="[0, 0, 135]"];' in dot
+    assert '#12 pow · PowBackward0\\nsaved exponent=3, self=3\\ngrad 5"' in dot
+    assert "x.grad = sum of its 4 edges = [9, -8, 138]" in dot

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from .graph_text import box_lines, edge_label
@@ -18,10 +19,12 @@ def to_dot(report: GraphReport) -> str:
     and each edge the gradient passed along it."""
     lines = ["digraph grad_fn {", '  node [shape=box, fontname="Helvetica", fontsize=10];']
     flow = report.flow
+    users = Counter(c for i in range(1, report.count + 1) for c in report.children(i) if c)
     nodes = {}
     for n in report.nodes:
         nodes[n.id] = n
-        text = [f"#{n.id} {line}" if i == 0 else line for i, line in enumerate(box_lines(n, flow, report.details_limit, saved=True))]
+        box = box_lines(n, flow, report.details_limit, users=users[n.id], saved=True)
+        text = [f"#{n.id} {line}" if i == 0 else line for i, line in enumerate(box)]
         style = ', style=filled, fillcolor="#dbeafe"' if n.kind == "leaf" else ""
         lines.append(f'  n{n.id} [label="{_escape(chr(10).join(text))}"{style}];')
     for n in nodes.values():
