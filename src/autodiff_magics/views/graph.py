@@ -1,12 +1,14 @@
-"""Views of a :class:`~autodiff_magics.graph.GraphReport`: a text tree, static HTML and a widget.
+"""Views of a :class:`~autodiff_magics.graph.GraphReport`: the picture, a text tree, static HTML and a widget.
 
-All three show the same tree: the output's node on top, each node's inputs under it in
-``next_functions`` order, every node in full once (where a depth-first reading first meets it)
-and a "same as #7 mul" line wherever it is met again, so a graph with 2⁶⁰ paths prints in size
+The picture (:mod:`.graph_layout` places the boxes, :mod:`.graph_svg` draws them,
+:mod:`.graph_picture` makes it interactive) is in the static HTML as an inline SVG and in the
+widget, with the tree under it. The tree shows the output's node on top, each node's inputs under
+it in ``next_functions`` order, every node in full once (where a depth-first reading first meets
+it) and a "same as #7 mul" line wherever it is met again, so a graph with 2⁶⁰ paths prints in size
 linear in its nodes. Every walk here is iterative (explicit stacks), so a 100,000-deep chain
 needs no recursion. The text is cut at ``text_depth``/``text_nodes`` and the HTML at
-``html_budget`` characters, each with a line saying what was left out; the widget builds rows
-only when they are opened and pages wide nodes. Nodes past the walk's detail budget
+``html_budget`` characters, each with a line saying what was left out; the widget's tree builds
+rows only when they are opened and pages wide nodes. Nodes past the walk's detail budget
 (``graph_details``) are shown with their structure and "details not recorded" in every view.
 """
 

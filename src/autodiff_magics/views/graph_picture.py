@@ -1,5 +1,5 @@
 """The interactive graph picture: an anywidget that shows the SVG of :mod:`.graph_svg` and adds
-click-highlighting, details and zoom/pan (its JavaScript and CSS ship in ``views/static``).
+click-highlighting, details and zoom/pan (its JavaScript and CSS are in :mod:`.graph_picture_assets`).
 
 anywidget (one small, well-kept dependency) runs the same ES module in JupyterLab 4, Notebook 7
 and VS Code without a lab extension of our own; nothing is fetched from the network. Without
@@ -9,10 +9,10 @@ anywidget the picture is an ``ipywidgets.HTML`` holding the same SVG, without th
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .graph_layout import MAX_NODES, MOST_NODES, Layout, layout
+from .graph_picture_assets import CSS, ESM
 from .graph_svg import picture_note, to_svg
 from .graph_text import detail_rows
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["picture_widget", "picture_details", "GraphPicture"]
 
-STATIC = Path(__file__).parent / "static"
 #: the tallest the picture starts (px); zoom and pan show the rest
 HEIGHT = 560
 
@@ -37,8 +36,8 @@ if anywidget is not None:
         """The picture: ``svg`` (markup built in Python), ``details`` (JSON: per box key, a title
         and (what, value) rows), ``selected`` (the node id clicked last, set by the browser)."""
 
-        _esm = STATIC / "graph_picture.js"
-        _css = STATIC / "graph_picture.css"
+        _esm = ESM
+        _css = CSS
         svg = traitlets.Unicode("").tag(sync=True)
         #: JSON text (one string: ipywidgets walks a nested dict's every item looking for buffers)
         details = traitlets.Unicode("{}").tag(sync=True)

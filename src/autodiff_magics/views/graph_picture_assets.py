@@ -1,4 +1,14 @@
-// The grad_fn graph picture (autodiff-magics): the SVG computed in Python, plus clicks and zoom.
+"""The graph picture widget's ES module and stylesheet, as Python strings.
+
+They live in a Python module, not in .js/.css files, so that every install carries them: the
+project's build packages Python modules only (no package-data), and anywidget reads ``_esm`` and
+``_css`` as text. anywidget runs the module as is in JupyterLab 4, Notebook 7 and VS Code; it
+needs no network and no build step.
+"""
+
+__all__ = ["ESM", "CSS"]
+
+ESM = r"""// The grad_fn graph picture (autodiff-magics): the SVG computed in Python, plus clicks and zoom.
 // A click on a box highlights it, the inputs it passes gradient to and the nodes that use it,
 // and opens its details below the picture; the wheel zooms around the pointer, a drag pans,
 // "fit" shows everything again. No network, no dependency: anywidget loads this module as is.
@@ -186,3 +196,27 @@ function render({ model, el }) {
 }
 
 export default { render };
+"""
+
+CSS = r""".adm-gp { font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 12px; max-width: 100%; }
+.adm-gp-bar { display: flex; gap: 4px; align-items: center; margin: 2px 0 4px 0; }
+.adm-gp-button { font-size: 12px; min-width: 26px; padding: 1px 6px; cursor: pointer; background: #f3f4f6;
+  border: 1px solid #d1d5db; border-radius: 4px; color: #111827; }
+.adm-gp-hint { color: #6b7280; margin-left: 8px; }
+.adm-gp-view { border: 1px solid #e5e7eb; border-radius: 6px; background: #ffffff; overflow: hidden;
+  cursor: grab; user-select: none; touch-action: none; }
+.adm-gp-view g.adm-node { cursor: pointer; }
+.adm-gp-view g.adm-node:hover rect { stroke-width: 2; }
+.adm-gp-focus g.adm-node, .adm-gp-focus g.adm-edge { opacity: 0.35; }
+.adm-gp-focus g.adm-node.adm-sel, .adm-gp-focus g.adm-node.adm-input, .adm-gp-focus g.adm-node.adm-user,
+.adm-gp-focus g.adm-edge.adm-hl { opacity: 1; }
+.adm-gp-view g.adm-sel rect { stroke: #f59e0b; stroke-width: 3; }
+.adm-gp-view g.adm-input rect { stroke: #2563eb; stroke-width: 2.5; }
+.adm-gp-view g.adm-user rect { stroke: #16a34a; stroke-width: 2.5; }
+.adm-gp-view g.adm-hl path { stroke: #f59e0b; stroke-width: 2.2; }
+.adm-gp-details { margin-top: 4px; }
+.adm-gp-title { font-weight: bold; margin: 2px 0; }
+.adm-gp-details table { border-collapse: collapse; }
+.adm-gp-details th { text-align: left; color: #6b7280; font-weight: normal; padding: 1px 10px 1px 0; vertical-align: top; }
+.adm-gp-details td { font-family: var(--jp-code-font-family, monospace); padding: 1px 0; }
+"""
