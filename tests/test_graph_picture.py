@@ -143,6 +143,10 @@ def test_widget_is_the_picture_then_the_tree_in_a_closed_accordion(flow):
     assert (rows["gradient received"], rows["passed to #13"]) == ("5 (float64)", "135 (float64)")
     assert (rows["used by"], rows["inputs"]) == ("#11", "#13")
     assert picture.more is False  # every node is drawn already
+    assert view.tree is None and accordion.children[0].children == ()  # the tree is built when it opens
+    accordion.selected_index = 0  # what a click on its title does
+    assert view.tree is not None and accordion.children[0].children[1] is view.tree.rows
+    assert view.tree.visible_rows()[0].description.startswith("▾ #1 add · AddBackward0")
 
 
 def test_draw_more_doubles_the_nodes_drawn():

@@ -262,12 +262,29 @@ class GraphView:
 
         self.report = report
         self.picture, note = picture_widget(report)
-        self.tree = GraphTree(report)
+        self.tree: GraphTree | None = None  # built when the tree view first opens
         header = f"<b>{esc(header_text(report))}</b>"
         for line in ([note] if note else []) + [f"note: {n}" for n in report.notes]:
             header += f'<br><span style="color:#666">{esc(line)}</span>'
         self.header = w.HTML(header)
-        hint = w.HTML('<span style="color:#666">click a row to open it; ↪ rows jump to where that node is shown</span>')
-        self.accordion = w.Accordion([w.VBox([hint, self.tree.rows])], selected_index=None)
+        self._tree_box = w.VBox()
+        self.accordion = w.Accordion([self._tree_box], selected_index=None)
         self.accordion.set_title(0, "tree view: every node, its saved values and gradients (click a row to open it)")
+        self.accordion.observe(self._opened, names="selected_index")
         self.widget = w.VBox([self.header, self.picture, self.accordion])
+
+    def _opened(self, change: dict) -> None:
+        if change.get("new") is not None:
+            self.open_tree()
+
+    def open_tree(self) -> GraphTree:
+        """Build the tree view (once) and open it."""
+        if self.tree is None:
+            import ipywidgets as w
+
+            self.tree = GraphTree(self.report)
+            hint = w.HTML('<span style="color:#666">click a row to open it; ↪ rows jump to where that node is shown</span>')
+            self._tree_box.children = (hint, self.tree.rows)
+        if self.accordion.selected_index is None:
+            self.accordion.selected_index = 0
+        return self.tree
