@@ -41,7 +41,7 @@ GAP_X, GAP_Y = 24, 46
 #: boxes are at most this wide; longer lines are cut with an ellipsis
 MAX_CHARS = 48
 _SWEEPS = 4
-_PULLS = 4
+_PULLS = 6
 
 
 @dataclass
@@ -243,11 +243,15 @@ def _positions(boxes: dict[int, Box], order: list[list[int]], chains) -> tuple[f
             x[k] = cursor + w / 2
             cursor += w + GAP_X
     ups, downs = chains["ups"], chains["downs"]
-    for _ in range(_PULLS):
-        for row in order:
+    for sweep in range(_PULLS):
+        # alternately down (towards the users above) and up (towards the inputs below), and last
+        # both ways: each row settles under or over what it links to
+        links = (ups,) if sweep % 3 == 0 else (downs,) if sweep % 3 == 1 else (ups, downs)
+        rows = order if sweep % 3 != 1 else order[::-1]
+        for row in rows:
             wanted = []
             for k in row:
-                near = [x[n] for n in ups.get(k, []) + downs.get(k, [])]
+                near = [x[n] for m in links for n in m.get(k, ())]
                 wanted.append(sum(near) / len(near) if near else x[k])
             # keep the order and the gaps: left to right, then right to left
             placed = []
