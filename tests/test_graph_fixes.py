@@ -68,6 +68,21 @@ def test_annotations_in_a_captured_flow_and_the_picture(x):
     assert "#12 pow · PowBackward0</text>" in svg and ">x₂**3 = 27</text>" in svg and ">grad 5</text>" in svg
 
 
+def test_annotations_are_read_for_the_detailed_nodes_only(x):
+    f = seed(x)
+    read = []
+
+    class Lazy(dict):  # the symbolic engine's mapping prints each text when it is read
+        def __getitem__(self, key):
+            read.append(key)
+            return dict.__getitem__(self, key)
+
+    notes = Lazy(annotations_of(f))
+    r = grad_graph(f, annotations=notes, details=11)
+    assert [n.value for n in r.nodes if n.value] == ["136", "135"] and len(read) == 2  # #12 pow is past the budget
+    assert r.node(12).expression is None and not r.node(12).detailed
+
+
 def test_annotations_with_user_text_are_escaped(x):
     f = seed(x)
     r = grad_graph(f, annotations={f.grad_fn: ("<b>x</b>", "<script>1</script>")})

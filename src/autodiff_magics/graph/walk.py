@@ -197,6 +197,15 @@ def _walk_nodes(roots: list[Any], namer: Namer, *, tensor_name: str | None, deta
     fns = list(index) if keep else list(islice(index, detailed + 1))
     flat = list(map(index.__getitem__, kids))
     root_ids = [index[root] for root in roots]
+    # the annotated nodes by id, looked up from the annotations' side (usually far fewer than the
+    # nodes); read, like the other details, for the first ``details`` nodes only: the symbolic
+    # engine prints each text when it is first read
+    notes: dict[int, tuple[str, str]] = {}
+    for fn in list(annotations.keys()) if annotations else ():
+        node_id = index.get(fn)
+        if node_id and node_id <= detailed:
+            note = annotations[fn]
+            notes[node_id] = (str(note[0]), str(note[1]))
     bounds = list(accumulate(counts, initial=0))
     del kids, counts, index
     levels[0] = 0
@@ -221,11 +230,7 @@ def _walk_nodes(roots: list[Any], namer: Namer, *, tensor_name: str | None, deta
         rows.append((*reader.metadata(fn), saved))
 
     columns = Columns(infos, flat, bounds, parents, variables, rows)
-    if annotations:
-        for node_id, fn in enumerate(islice(fns, 1, None), start=1):
-            note = annotations.get(fn)
-            if note is not None:
-                columns.annotations[node_id] = (str(note[0]), str(note[1]))
+    columns.annotations = notes
     report = GraphReport(depth=depth, _columns=columns, tensor=tensor_name, detailed=detailed, details_limit=details,
                          roots=root_ids)
     if detailed < total:
