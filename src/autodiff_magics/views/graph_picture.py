@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["picture_widget", "picture_details", "GraphPicture"]
 
 #: the tallest the picture starts (px); zoom and pan show the rest
-HEIGHT = 560
+HEIGHT = 760
 
 try:
     import anywidget

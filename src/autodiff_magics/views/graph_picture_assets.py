@@ -121,7 +121,7 @@ function render({ model, el }) {
     if (!svg || !full) return;
     const room = view.clientWidth || full.w;
     const scale = Math.min(1, room / full.w);
-    const height = Math.min(full.h * scale, model.get("height") || 560);
+    const height = Math.min(full.h * scale, model.get("height") || 760);
     svg.setAttribute("width", String(Math.floor(full.w * scale)));
     svg.setAttribute("height", String(Math.ceil(height)));
     if (!touched) {
