@@ -1,4 +1,4 @@
-"""Benchmark of the grad_fn graph: walk, widget first render, and torchviz, in one run.
+"""Benchmark of the grad_fn graph: walk, first display of the picture, to_dict, and torchviz, in one run.
 
 For chains and "diamonds" (``y = y*y + y``) of 10², 10³, 10⁴ and 10⁵ nodes it prints:
 
@@ -7,8 +7,13 @@ For chains and "diamonds" (``y = y*y + y``) of 10², 10³, 10⁴ and 10⁵ nodes
 - ``walk``: :func:`grad_graph` with the default detail budget (``graph_details``): every node's
   structure, and for the first N nodes their shape/dtype/device and saved values (target ≤ 3× bare);
 - ``no details``: :func:`grad_graph` with ``details=0``, the structure of every node only;
-- ``widget``: the widget's first render, against the same for the 10-node graph (target ≤ 2×);
+- ``display``: the first display, everything a notebook asks for: the text, the static HTML (the
+  picture as SVG and the tree) and the widget (the picture and the tree view), against the same
+  for the 10-node graph measured in turns with it (target ≤ 2×; the picture draws at most
+  ``MAX_NODES`` nodes);
 - ``text``/``html``: the text and static HTML views (cut to their budgets);
+- then, for a 10⁶-deep chain: :func:`grad_graph`'s time and the memory its report holds, against
+  ``to_dict()``'s time and peak memory (target ≤ 2× each), and the time to free the walked chain;
 - ``torchviz``: ``make_dot(...).source`` when torchviz is installed (it recurses: the recursion
   limit is raised for it, and a failure is printed as such), in a second table after all the
   others.
@@ -18,7 +23,7 @@ take turns run by run, so that load from other jobs on the machine hits them ali
 ratios.
 
     python bench/bench_graph.py            # all sizes
-    python bench/bench_graph.py --quick    # 10² and 10³ only
+    python bench/bench_graph.py --quick    # 10² and 10³ only (and a 10⁵-deep chain for to_dict)
 """
 
 from __future__ import annotations
@@ -33,10 +38,10 @@ import torch
 
 from autodiff_magics import settings
 from autodiff_magics.graph import grad_graph
-from autodiff_magics.views.graph import GraphTree, to_html, to_text
+from autodiff_magics.views.graph import GraphView, to_html, to_text
 
-# Freeing a graph Python has walked recurses in torch 2.13 (see graph._stack_for_freeing): the
-# bare walk and torchviz leave the graphs in that state too, so give the main thread room.
+# Freeing a graph Python has walked recurses in torch 2.13 (see autodiff_magics.graph.freeing;
+# grad_graph arranges an iterative release, the bare walk and torchviz do not): give them room.
 _soft, _hard = resource.getrlimit(resource.RLIMIT_STACK)
 if _soft != resource.RLIM_INFINITY and _soft < 120 * 2**20:
     resource.setrlimit(resource.RLIMIT_STACK, (120 * 2**20 if _hard == resource.RLIM_INFINITY else min(_hard, 120 * 2**20), _hard))
@@ -143,8 +148,46 @@ def torchviz_time(y, x, repeat: int) -> str:
         sys.setrecursionlimit(limit)
 
 
-def widget_time(report, repeat: int) -> float:
-    return best(lambda: GraphTree(report).widget, repeat)
+def first_display(report) -> None:
+    """What a notebook computes to show a report the first time: text, HTML and the widget."""
+    report.__dict__.pop("_picture", None)
+    to_text(report)
+    to_html(report)
+    GraphView(report).widget
+
+
+def display_time(report, repeat: int) -> float:
+    return best(lambda: first_display(report), repeat)
+
+
+def to_dict_at(nodes: int, repeat: int = 3) -> None:
+    """grad_graph against to_dict() on a chain of ``nodes``: time and memory (tracemalloc, in a
+    pass of its own: it slows allocation), and the time to free the walked chain."""
+    import tracemalloc
+
+    x, y = chain(nodes)
+    t_walk = best(lambda: grad_graph(y, names={"x": x}), repeat)
+    report = grad_graph(y, names={"x": x})
+    t_dict = best(lambda: report.to_dict(), repeat)
+    del report
+    gc.collect()
+    tracemalloc.start()
+    report = grad_graph(y, names={"x": x})
+    walk_held, walk_peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    d = report.to_dict()
+    dict_held, dict_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    mib = 2**20
+    print(f"\n{nodes:,}-deep chain: walk {t_walk:.2f} s, report holds {walk_held / mib:,.0f} MiB (peak {walk_peak / mib:,.0f} MiB)")
+    print(f"  to_dict() {t_dict:.2f} s = {t_dict / t_walk:.2f}× the walk; holds {(dict_held - before) / mib:,.0f} MiB, "
+          f"peak {(dict_peak - before) / mib:,.0f} MiB = {(dict_peak - before) / walk_peak:.2f}× the walk's peak (target ≤ 2× each)")
+    del d, report
+    gc.collect()
+    start = time.perf_counter()
+    del x, y
+    print(f"  freeing the walked chain: {time.perf_counter() - start:.2f} s (released in order, no deep recursion)")
 
 
 def main() -> None:
@@ -158,11 +201,11 @@ def main() -> None:
     print(f"torch {torch.__version__}, Python {sys.version.split()[0]}; best of several runs")
     print(f"walk: details for the first {limit:,} nodes (graph_details); no details: details=0\n")
     small = grad_graph(chain(10)[1])
-    widget_10 = widget_time(small, 7)
-    print(f"widget first render, 10-node chain: {widget_10 * 1e3:.2f} ms\n")
+    display_10 = display_time(small, 9)
+    print(f"first display (text, HTML with the picture, widget), 10-node chain: {display_10 * 1e3:.2f} ms\n")
     header = (
         f"{'graph':>8} {'nodes':>8} {'bare':>9} {'structure':>10} {'walk':>9} {'walk/bare':>9} "
-        f"{'no details':>10} {'/bare':>6} {'widget':>8} {'w/w10':>6} {'text':>8} {'html':>8}"
+        f"{'no details':>10} {'/bare':>6} {'display':>8} {'/d10':>6} {'text':>8} {'html':>8}"
     )
     print(header)
     print("─" * len(header))
@@ -183,16 +226,19 @@ def main() -> None:
         )
         t_bare, t_struct, t_walk, t_cheap = times["bare"], times["structure"], times["walk"], times["cheap"]
         report = grad_graph(y, names={"x": x})
-        t_widget = widget_time(report, repeat)
+        # in turns with the 10-node graph's, so that load from other jobs hits both alike
+        shown = best_in_turns({"big": lambda: first_display(report), "small": lambda: first_display(small)}, repeat + 4)
+        t_display, display_10 = shown["big"], shown["small"]
         t_text = best(lambda: to_text(report), repeat)
         t_html = best(lambda: to_html(report), repeat)
         print(
             f"{kind:>8} {nodes:>8,} {t_bare * 1e3:7.2f}ms {t_struct * 1e3:8.2f}ms {t_walk * 1e3:7.1f}ms "
             f"{t_walk / t_bare:8.1f}× {t_cheap * 1e3:8.1f}ms {t_cheap / t_bare:5.1f}× "
-            f"{t_widget * 1e3:6.2f}ms {t_widget / widget_10:5.2f}× "
+            f"{t_display * 1e3:6.2f}ms {t_display / display_10:5.2f}× "
             f"{t_text * 1e3:6.2f}ms {t_html * 1e3:6.1f}ms"
         )
         del x, y, report
+    to_dict_at(100_000 if args.quick else 1_000_000)
     if args.no_torchviz:
         return
     # after all the rows above: make_dot's deep recursion and large temporary objects left the

@@ -405,12 +405,114 @@ def test_every_magic_renders_as_a_widget(page, lab, shoot):
         shoot(name, widget_of(cell(page, index_of(nb, needle))))
 
 
+def picture_of(scope):
+    """The graph picture widget (anywidget) of an output."""
+    return scope.locator(".adm-gp").first
+
+
+def box_texts(picture) -> list[str]:
+    return picture.locator("svg text").all_text_contents()
+
+
+def node_box(picture, number: int):
+    return picture.locator(f'g.adm-node[data-node="{number}"]')
+
+
+def open_tree(page, scope) -> None:
+    """Open the graph report's tree view (a closed accordion under the picture)."""
+    scope.get_by_text(re.compile(r"^tree view: every node")).first.click()
+    settle(page)
+
+
+def test_graph_of_f2_draws_as_a_picture_with_classes_and_gradients(page, lab, shoot):
+    """The graph of the --expect cell's run: every box and arrow label readable without a click."""
+    scope = cell(page, index_of(lab["nb"], "--expect [3, -8, 144]"))
+    picture = picture_of(scope)
+    assert picture.is_visible()
+    svg = picture.locator("svg.adm-graph-svg")
+    assert svg.count() == 1 and svg.get_attribute("data-nodes") == "13"  # the state (the SVG) reached the browser
+    assert picture.locator("g.adm-node").count() == 13 and picture.locator("g.adm-edge").count() == 15
+    texts = box_texts(picture)
+    for text in ("#12 pow · PowBackward0", "#11 mul · MulBackward0", "grad 5", "135", "[0, 0, 135]",
+                 "#6 x · leaf · AccumulateGrad", "x.grad = sum of its 4 edges = [9, -8, 138]"):
+        assert text in texts, text
+    box = node_box(picture, 12).bounding_box()
+    assert box and box["width"] > 80 and box["height"] > 20  # drawn, with a size, on screen
+    shoot("graph_picture.png", picture)
+
+
+def test_a_click_on_a_box_highlights_its_neighbours_and_opens_its_details(page, lab, shoot):
+    scope = cell(page, index_of(lab["nb"], "--expect [3, -8, 144]"))
+    picture = picture_of(scope)
+    node_box(picture, 12).click()
+    settle(page)
+    assert "adm-sel" in node_box(picture, 12).get_attribute("class")
+    assert "adm-input" in node_box(picture, 13).get_attribute("class")  # what #12 passes gradient to
+    assert "adm-user" in node_box(picture, 11).get_attribute("class")  # what uses #12's value
+    assert "adm-sel" not in (node_box(picture, 2).get_attribute("class") or "")
+    assert picture.locator("g.adm-edge.adm-hl").count() == 2
+    details = picture.locator(".adm-gp-details")
+    assert details.is_visible()
+    text = details.inner_text()
+    assert "#12 pow · PowBackward0" in text and re.search(r"saved exponent\s+3\b", text)
+    assert re.search(r"gradient received\s+5", text) and re.search(r"passed to #13\s+135", text)
+    assert page.evaluate("window.__adm.errors") == []
+    shoot("graph_picture_selected.png", picture)
+    node_box(picture, 6).click()  # the leaf: its four users light up
+    settle(page)
+    assert picture.locator("g.adm-node.adm-user").count() == 4
+    picture.locator("svg").click(position={"x": 5, "y": 5})  # the background: nothing selected
+    settle(page)
+    assert picture.locator(".adm-sel").count() == 0 and details.inner_text().strip() == ""
+
+
+def test_the_picture_zooms_and_pans(page, lab):
+    scope = cell(page, index_of(lab["nb"], "--expect [3, -8, 144]"))
+    picture = picture_of(scope)
+    svg = picture.locator("svg")
+    before = svg.get_attribute("viewBox")
+    picture.get_by_role("button", name="+").click()
+    zoomed = svg.get_attribute("viewBox")
+    assert float(zoomed.split()[2]) < float(before.split()[2])
+    box = svg.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 80, box["y"] + 60, steps=4)
+    page.mouse.up()
+    panned = svg.get_attribute("viewBox")
+    assert panned.split()[:2] != zoomed.split()[:2] and panned.split()[2:] == zoomed.split()[2:]
+    picture.get_by_role("button", name="fit").click()
+    assert svg.get_attribute("viewBox") == svg.get_attribute("data-full")  # the whole picture
+    assert before == svg.get_attribute("data-full")  # f2's picture fits: it started whole
+
+
+def test_the_mlp_draws_with_its_parameters_named(page, lab, shoot):
+    scope = cell(page, index_of(lab["nb"], "torch.nn.Sequential"))
+    picture = picture_of(scope)
+    assert picture.is_visible()
+    texts = box_texts(picture)
+    for name in ("model.0.weight", "model.0.bias", "model.2.weight", "model.2.bias"):
+        assert any(t.endswith(f"{name} · leaf · AccumulateGrad") for t in texts), name
+    assert any("mse_loss · MseLossBackward0" in t for t in texts) and any("relu · ReluBackward0" in t for t in texts)
+    node_box(picture, 1).click()
+    settle(page)
+    assert "reduction" in picture.locator(".adm-gp-details").inner_text()
+    assert re.search(r"saved reduction\s+mean", picture.locator(".adm-gp-details").inner_text())
+    picture.locator("svg").click(position={"x": 5, "y": 5})
+    settle(page)
+    assert page.evaluate("window.__adm.errors") == []
+    shoot("graph_mlp.png", picture)
+
+
 def test_graph_opens_and_closes_by_click(page, lab, shoot):
-    """The graph of f2 in the --expect cell: click the root closed and open, then open a child."""
+    """The tree view of the graph of f2 in the --expect cell: click the root closed and open, then open a child."""
     scope = cell(page, index_of(lab["nb"], "--expect [3, -8, 144]"))
     root = row(scope, 1)
-    assert root.count() == 1 and root.inner_text().lstrip().startswith("▾")  # opens with its children shown
+    assert root.count() == 0  # the tree view starts closed, under the picture, and is built when opened
+    open_tree(page, scope)
+    assert root.is_visible() and root.inner_text().lstrip().startswith("▾")  # opens with its children shown
     assert row(scope, 2).is_visible() and row(scope, 11).is_visible()
+    assert "AddBackward0" in root.inner_text()  # the grad_fn class on every row
 
     root.click()
     settle(page)
@@ -427,7 +529,7 @@ def test_graph_opens_and_closes_by_click(page, lab, shoot):
     settle(page)
     pow_row = row(scope, 12)
     assert pow_row.is_visible()
-    assert "#12 pow" in pow_row.inner_text() and "5 → 135" in pow_row.inner_text()
+    assert "#12 pow · PowBackward0" in pow_row.inner_text() and "5 → 135" in pow_row.inner_text()
     pow_row.click()
     settle(page)
     assert re.search(r"saved exponent\W+3\b", scope.inner_text())  # its details: what it saved
@@ -466,7 +568,9 @@ def test_tensorinfo_graph_of_f2_opens_by_click(page, lab, shoot):
     assert row(scope, 1).count() == 0  # the graph is built when its section first opens
     scope.get_by_text("autograd graph of f2", exact=True).click()
     settle(page)
+    assert picture_of(scope).is_visible() and "#12 pow · PowBackward0" in box_texts(picture_of(scope))
     root = row(scope, 1)
+    open_tree(page, scope)
     assert root.count() == 1 and root.is_visible()
     if root.inner_text().lstrip().startswith("▾"):
         root.click()

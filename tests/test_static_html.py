@@ -33,9 +33,15 @@ def _children(w) -> list:
 
 
 def open_all(root, limit: int = 500) -> int:
-    """Click every closed tree row (``▸ …``) until none is left; return the number of clicks."""
+    """Open every closed accordion (the graph's tree view is built when it opens) and click every
+    closed tree row (``▸ …``) until none is left; return the number of clicks."""
     clicks = 0
     while clicks < limit:
+        shut = [w for w in walk(root) if isinstance(w, widgets.Accordion) and w.selected_index is None and w.children]
+        if shut:
+            shut[0].selected_index = 0
+            clicks += 1
+            continue
         closed = [w for w in walk(root) if isinstance(w, widgets.Button) and w.description.startswith("▸")]
         if not closed:
             return clicks
@@ -67,6 +73,8 @@ def html_in_widget(root) -> list[str]:
             out.append(w.description)
         if isinstance(w, widgets.Accordion) or isinstance(w, widgets.Tab):
             out.extend(w.titles)
+        if w.has_trait("svg"):  # the graph picture: its script puts this markup in the page
+            out.append(w.svg)
     return out
 
 
