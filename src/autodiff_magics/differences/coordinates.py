@@ -1,0 +1,157 @@
+"""Central and forward differences for every coordinate, each with an error bound.
+
+Central: f at x ± k·h, k = 1…4 (8 evaluations per coordinate), h = ε^(1/5)·max(1, |xᵢ|) rounded so
+that x + h is representable; Richardson's extrapolation, bounded by the next extrapolation plus
+round-off from the noise measured at those points (see :mod:`.extrapolation`). Forward: the
+plain one-sided (f(x+h) − f(x))/h the lesson teaches, h = √ε·max(1, |xᵢ|), with a second step 2h
+for its error (2·|d(2h) − d(h)|, twice the leading term) and round-off from :func:`.noise.noise`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .batch import EvaluateBatch, evaluate_all
+from .extrapolation import MULTIPLES, Evaluate, central, default_step, rounded
+from .noise import NOISE_OFFSETS, noise
+
+
+@dataclass
+class Differences:
+    """Per-coordinate differences: values, error bounds and steps, per variable (f's units per x's)."""
+
+    scheme: str
+    gradient: dict[str, np.ndarray]
+    #: bound on |difference − true derivative|: truncation (Richardson) + round-off (noise)
+    error: dict[str, np.ndarray]
+    #: the base step h actually taken per coordinate (x + h is representable)
+    steps: dict[str, np.ndarray]
+    relative_step: float
+    #: evaluations of f, counting a batch's points and the plain ones that checked it
+    evaluations: int
+    #: (variable, index, left slope, right slope) where f has a kink within the step
+    kinks: list[tuple[str, tuple[int, ...], float, float]] = field(default_factory=list)
+    #: largest round-off part of the error bound, relative to the whole bound (0..1)
+    roundoff_share: float = 0.0
+    #: f's own noise near the point, in f's units: the most a single evaluation is off from the
+    #: smooth f (central: measured at the shifted points; forward: by :func:`noise` at the point)
+    noise: float = 0.0
+    #: largest |f| among the evaluations: noise / (ε·f_scale) ≫ 1 means f loses digits to cancellation
+    f_scale: float = 0.0
+    #: central only: f at the point as the shifted evaluations extrapolate it (median over
+    #: coordinates); far from f(x) when f's value at the point is off its own curve (cancellation)
+    smooth_value: float | None = None
+    #: what the user should know about how the differences were computed (e.g. a vmap batch dropped)
+    notes: list[str] = field(default_factory=list)
+
+
+def per_coordinate(
+    evaluate: Evaluate,
+    points: Mapping[str, Any],
+    scheme: str,
+    eps: float,
+    f0: float,
+    relative_step: float | None = None,
+    evaluate_batch: EvaluateBatch | None = None,
+    *,
+    noise_level: float | None = None,
+) -> Differences:
+    """Central or forward differences for every coordinate of every variable.
+
+    ``evaluate`` runs f at a dict of tensors and returns a float; ``points`` are tensors that
+    are never modified (each evaluation gets a changed copy). ``evaluate_batch``, when given,
+    runs f on a batch of points at once (``torch.func.vmap``) and may raise to say it cannot:
+    the shifted points are then evaluated one by one. ``noise_level``: f's noise at the point if
+    already measured by :func:`noise` (forward measures it otherwise, with 6 evaluations; for
+    central it is only a floor under the noise it measures at its own points)."""
+    rel = relative_step if relative_step is not None else default_step(scheme, eps)
+    both = scheme == "central"
+    multiples = MULTIPLES if both else (1, 2)
+    plan: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # (variable, x, +steps, −steps)
+    shifts: list[tuple[str, int, float]] = []  # (variable, flat index, shifted value)
+    for name, x in points.items():
+        xs = x.detach().reshape(-1).cpu().double().numpy()
+        width = np.maximum(1.0, np.abs(xs))
+        h = rounded(xs + rel * width, x.dtype) - xs
+        tiny = h == 0.0
+        h[tiny] = (rounded(xs + 4 * eps * width, x.dtype) - xs)[tiny]
+        plus = np.stack([rounded(xs + k * h, x.dtype) - xs for k in multiples])
+        minus = np.stack([xs - rounded(xs - k * h, x.dtype) for k in multiples])
+        plan.append((name, xs, plus, minus))
+        for i in range(xs.size):
+            for k in range(len(multiples)):
+                shifts.append((name, i, xs[i] + plus[k, i]))
+                if both:
+                    shifts.append((name, i, xs[i] - minus[k, i]))
+    values, notes, extra = evaluate_all(evaluate, evaluate_batch, points, shifts, eps, f0)
+    if not both and noise_level is None:
+        noise_level = noise(evaluate, points, eps, f0)
+        extra += 2 * len(NOISE_OFFSETS)
+    floor = noise_level or 0.0
+
+    table = np.asarray(values, dtype=float)
+    grads, errors, steps = {}, {}, {}
+    kinks: list[tuple[str, tuple[int, ...], float, float]] = []
+    share, used_noise, f_scale, smooth, start = 0.0, floor, 0.0, [], 0
+    columns = []
+    for name, xs, plus, minus in plan:
+        count = xs.size * len(multiples) * (2 if both else 1)
+        f = table[start : start + count].reshape(xs.size, -1).T
+        start += count
+        columns.append((name, xs, plus, minus, f, central(f[0::2], f[1::2], plus, minus, f0) if both else None))
+    pooled = _pooled([c for *_, c in columns if c is not None])
+    for name, xs, plus, minus, f, c in columns:
+        shape = tuple(points[name].shape)
+        if c is not None:
+            level = c.level(eps, floor, pooled)
+            value, err, roundoff = c.bound(level)
+            scale = c.scale
+            smooth.extend(c.smooth.tolist())
+            fp, fm = f[0::2], f[1::2]
+            for i in range(xs.size):
+                kink = _kink(f0, fp[0, i], fm[0, i], fp[1, i], fm[1, i], plus[0, i], minus[0, i], plus[1, i], minus[1, i], level[i])
+                if kink is not None:
+                    kinks.append((name, tuple(int(k) for k in np.unravel_index(i, shape)), *kink))
+        else:
+            with np.errstate(all="ignore"):
+                d1, d2 = (f[0] - f0) / plus[0], (f[1] - f0) / plus[1]
+                scale = np.maximum(np.max(np.abs(f), axis=0, initial=0.0), abs(f0))
+                level = np.maximum(eps * scale, floor)
+                roundoff = 2 * level / plus[0]
+                value, err = d1, 2 * np.abs(d2 - d1) + roundoff
+        used_noise = max(used_noise, float(np.nanmax(level, initial=0.0)))
+        f_scale = max(f_scale, float(np.nanmax(scale, initial=0.0)))
+        ok = (err > 0) & np.isfinite(err)
+        if ok.any():
+            share = max(share, float(np.max(roundoff[ok] / err[ok])))
+        grads[name], errors[name], steps[name] = value.reshape(shape), err.reshape(shape), plus[0].reshape(shape)
+    return Differences(
+        scheme, grads, errors, steps, rel, len(shifts) + extra, kinks, share, used_noise, f_scale,
+        float(np.median(smooth)) if smooth else None, notes,
+    )
+
+
+def _pooled(columns: list[Any]) -> float:
+    """The root-mean-square noise sample over every coordinate of every variable."""
+    sigmas = [c.sigma for c in columns if c.sigma.size]
+    return float(np.sqrt(np.mean(np.concatenate(sigmas) ** 2))) if sigmas else 0.0
+
+
+def _kink(f0, fp, fm, fp2, fm2, h, hm, h2, hm2, level) -> tuple[float, float] | None:
+    """Left and right slopes when they differ by a jump that does not shrink with the step.
+
+    For smooth f the jump right − left is about h·f'' and doubles with 2h; at a kink (abs, relu,
+    max at a tie) it stays the same size whatever the step. ``level`` is f's noise."""
+    right1, left1 = (fp - f0) / h, (f0 - fm) / hm
+    right2, left2 = (fp2 - f0) / h2, (f0 - fm2) / hm2
+    jump1, jump2 = right1 - left1, right2 - left2
+    if abs(jump1) <= 64 * level / min(h, hm) or not math.isfinite(jump1):
+        return None
+    if abs(jump2 - jump1) < 0.25 * abs(jump1):
+        return float(left1), float(right1)
+    return None
