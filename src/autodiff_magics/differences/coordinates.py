@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .batch import EvaluateBatch, evaluate_all
-from .extrapolation import MULTIPLES, Evaluate, central, default_step, rounded
+from .extrapolation import MULTIPLES, NOISE_FACTOR, Evaluate, central, default_step, rounded
 from .noise import NOISE_OFFSETS, noise
 
 
@@ -41,8 +41,12 @@ class Differences:
     #: f's own noise near the point, in f's units: the most a single evaluation is off from the
     #: smooth f (central: measured at the shifted points; forward: by :func:`noise` at the point)
     noise: float = 0.0
-    #: largest |f| among the evaluations: noise / (ε·f_scale) ≫ 1 means f loses digits to cancellation
+    #: largest |f| among the evaluations
     f_scale: float = 0.0
+    #: the noise measured, over what rounding f's value and inputs explains, ε·(f_scale + Σ|xⱼ·∂ⱼf|):
+    #: about 1 or less when f is computed well (even f = 0 from terms of size 1); ≫ 1 (say > 100)
+    #: when f loses digits to cancellation inside ((1 − cos x)/x² at 10⁻⁸: ≈ 10⁵)
+    noise_ratio: float = 0.0
     #: central only: f at the point as the shifted evaluations extrapolate it (median over
     #: coordinates); far from f(x) when f's value at the point is off its own curve (cancellation)
     smooth_value: float | None = None
@@ -105,6 +109,12 @@ def per_coordinate(
         start += count
         columns.append((name, xs, plus, minus, f, central(f[0::2], f[1::2], plus, minus, f0) if both else None))
     pooled = _pooled([c for *_, c in columns if c is not None])
+    # f computed in floating point is f at inputs rounded by ε at each of their first few uses
+    # (sin(a·x + b): a·x rounds, then + b), so it carries ≈ 2ε·Σ|xⱼ·∂ⱼf| of noise at least,
+    # whatever a small sample of it says
+    sensitivity = _sensitivity(columns, f0)
+    floor = max(floor, 2 * eps * sensitivity)
+    measured = max([NOISE_FACTOR * max(pooled, float(np.nanmax(c.sigma, initial=0.0))) for *_, c in columns if c is not None], default=noise_level or 0.0)
     for name, xs, plus, minus, f, c in columns:
         shape = tuple(points[name].shape)
         if c is not None:
@@ -132,8 +142,25 @@ def per_coordinate(
         grads[name], errors[name], steps[name] = value.reshape(shape), err.reshape(shape), plus[0].reshape(shape)
     return Differences(
         scheme, grads, errors, steps, rel, len(shifts) + extra, kinks, share, used_noise, f_scale,
-        float(np.median(smooth)) if smooth else None, notes,
+        _ratio(measured, eps * (f_scale + sensitivity)), float(np.median(smooth)) if smooth else None, notes,
     )
+
+
+def _ratio(measured: float, explained: float) -> float:
+    if explained > 0:
+        return measured / explained
+    return 0.0 if measured == 0 else math.inf
+
+
+def _sensitivity(columns: list[Any], f0: float) -> float:
+    """Σ|xⱼ·∂ⱼf| over every coordinate, with ∂ⱼf the plain (h, 2h) estimate; non-finite terms skipped."""
+    total = 0.0
+    with np.errstate(all="ignore"):
+        for _, xs, plus, _, f, c in columns:
+            slope = c.candidates[0][0] if c is not None else (f[0] - f0) / plus[0]
+            terms = np.abs(xs * slope)
+            total += float(np.sum(terms[np.isfinite(terms)]))
+    return total
 
 
 def _pooled(columns: list[Any]) -> float:
