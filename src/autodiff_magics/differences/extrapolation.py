@@ -48,14 +48,18 @@ def odd_residual() -> np.ndarray:
 
 
 def extrapolate(d: np.ndarray, half: np.ndarray, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Richardson's extrapolation to h = 0 of the central differences in ``rows`` (cancelling the
-    h², h⁴, … terms, for the steps actually taken), and its round-off gain Σ|wₖ|/hₖ per unit of
-    noise in each f."""
-    h2 = (half[rows] / half[rows[0]]) ** 2  # (m, n), well scaled
-    system = np.moveaxis(np.stack([h2**p for p in range(len(rows))]), -1, 0)  # (n, p, m)
-    rhs = np.zeros((system.shape[0], len(rows), 1))
-    rhs[:, 0] = 1.0
-    w = np.linalg.solve(system, rhs)[..., 0].T  # (m, n)
+    """Richardson's extrapolation to h = 0 of the central differences in ``rows`` (the polynomial
+    in h² through them, for the steps actually taken, cancels the h², h⁴, … terms), and its
+    round-off gain Σ|wₖ|/hₖ per unit of noise in each f."""
+    s = (half[rows] / half[rows[0]]) ** 2  # (m, n), well scaled
+    weights = []
+    for k in range(len(rows)):  # Lagrange weights at 0: wₖ = Πⱼ≠ₖ sⱼ/(sⱼ − sₖ)
+        w = np.ones_like(s[0])
+        for j in range(len(rows)):
+            if j != k:
+                w = w * s[j] / (s[j] - s[k])
+        weights.append(w)
+    w = np.stack(weights)
     return np.sum(w * d[rows], axis=0), np.sum(np.abs(w) / half[rows], axis=0)
 
 
@@ -102,5 +106,10 @@ def central(fp: np.ndarray, fm: np.ndarray, tp: np.ndarray, tm: np.ndarray, f0: 
 def rounded(values: np.ndarray, dtype: Any) -> np.ndarray:
     """Values as the dtype stores them (as float64)."""
     import torch
+
+    if dtype == torch.float64:
+        return np.asarray(values, dtype=np.float64)
+    if dtype in (torch.float32, torch.float16):
+        return np.asarray(values, dtype=np.float64).astype(np.float32 if dtype == torch.float32 else np.float16).astype(np.float64)
 
     return torch.from_numpy(np.asarray(values, dtype=np.float64)).to(dtype).double().numpy()
