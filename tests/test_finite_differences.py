@@ -247,6 +247,11 @@ def test_directional_check_on_a_thousand_elements():
         assert err <= 1e-11 * float(g.abs().sum())
     raised = directional(lambda p: float(f(p["x"])), {"x": x}, vs, F64, seed=7, noise_level=1e-6)
     assert all(e2 > e1 for e1, e2 in zip(d.errors, raised.errors))
+    cheap = directional(lambda p: float(f(p["x"])), {"x": x}, vs, F64, seed=7, per_direction=4)
+    assert cheap.evaluations == 12
+    for diff, err, v in zip(cheap.differences, cheap.errors, vs):
+        exact = float(g @ v["x"])
+        assert abs(diff - exact) <= err <= 1e-8 * float(g.abs().sum())
 
 
 def test_step_study_shows_the_extrapolated_curve_beating_plain_central():
