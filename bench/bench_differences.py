@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
+import timeit
 
 import numdifftools as nd
 import sympy
@@ -33,12 +33,7 @@ FUNCTIONS = [
 
 def median_time(fn, repeat: int = 25) -> float:
     fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return statistics.median(timeit.repeat(fn, number=1, repeat=repeat))
 
 
 def main() -> None:
