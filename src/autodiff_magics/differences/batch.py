@@ -32,8 +32,8 @@ BATCH_TOLERANCE = 1024
 
 def shifted(points: Mapping[str, Any], name: str, flat_index: int, value: float) -> dict[str, Any]:
     """The points with one element of one variable set to ``value`` (a copy; points unchanged)."""
-    moved = points[name].clone()
-    moved.view(-1)[flat_index] = value
+    moved = points[name].clone()  # keeps the point's strides (a transposed x stays transposed)
+    moved[tuple(int(k) for k in np.unravel_index(flat_index, tuple(moved.shape)))] = value
     return {**points, name: moved}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .batch import EvaluateBatch, evaluate_all
-from .extrapolation import MULTIPLES, NOISE_FACTOR, Evaluate, central, default_step, rounded
+from .extrapolation import MULTIPLES, NOISE_FACTOR, ROUGH, Evaluate, central, default_step, rounded
 from .noise import NOISE_OFFSETS, noise
 
 
@@ -99,15 +99,14 @@ def per_coordinate(
     floor = noise_level or 0.0
 
     table = np.asarray(values, dtype=float)
-    grads, errors, steps = {}, {}, {}
-    kinks: list[tuple[str, tuple[int, ...], float, float]] = []
-    share, used_noise, f_scale, smooth, start = 0.0, floor, 0.0, [], 0
-    columns = []
+    columns, start = [], 0
     for name, xs, plus, minus in plan:
         count = xs.size * len(multiples) * (2 if both else 1)
         f = table[start : start + count].reshape(xs.size, -1).T
         start += count
         columns.append((name, xs, plus, minus, f, central(f[0::2], f[1::2], plus, minus, f0) if both else None))
+    finite = np.abs(table[np.isfinite(table)])
+    f_scale = max(abs(f0) if math.isfinite(f0) else 0.0, float(finite.max(initial=0.0)))
     pooled = _pooled([c for *_, c in columns if c is not None])
     # f computed in floating point is f at inputs rounded by ε at each of their first few uses
     # (sin(a·x + b): a·x rounds, then + b), so it carries ≈ 2ε·Σ|xⱼ·∂ⱼf| of noise at least,
@@ -115,35 +114,47 @@ def per_coordinate(
     sensitivity = _sensitivity(columns, f0)
     floor = max(floor, 2 * eps * sensitivity)
     measured = max([NOISE_FACTOR * max(pooled, float(np.nanmax(c.sigma, initial=0.0))) for *_, c in columns if c is not None], default=noise_level or 0.0)
+    ratio = _ratio(measured, eps * (f_scale + sensitivity))
+
+    grads, errors, steps = {}, {}, {}
+    kinks: list[tuple[str, tuple[int, ...], float, float]] = []
+    share, used_noise, smooth = 0.0, floor, []
     for name, xs, plus, minus, f, c in columns:
         shape = tuple(points[name].shape)
         if c is not None:
             level = c.level(eps, floor, pooled)
             value, err, roundoff = c.bound(level)
-            scale = c.scale
             smooth.extend(c.smooth.tolist())
-            fp, fm = f[0::2], f[1::2]
-            for i in range(xs.size):
-                kink = _kink(f0, fp[0, i], fm[0, i], fp[1, i], fm[1, i], plus[0, i], minus[0, i], plus[1, i], minus[1, i], level[i])
-                if kink is not None:
-                    kinks.append((name, tuple(int(k) for k in np.unravel_index(i, shape)), *kink))
+            kinks.extend((name, tuple(int(k) for k in np.unravel_index(i, shape)), *kink) for i, kink in _kinks(f0, f, plus, minus, level))
         else:
             with np.errstate(all="ignore"):
                 d1, d2 = (f[0] - f0) / plus[0], (f[1] - f0) / plus[1]
-                scale = np.maximum(np.max(np.abs(f), axis=0, initial=0.0), abs(f0))
-                level = np.maximum(eps * scale, floor)
+                level = np.maximum(eps * np.maximum(np.max(np.abs(f), axis=0, initial=0.0), abs(f0)), floor)
                 roundoff = 2 * level / plus[0]
                 value, err = d1, 2 * np.abs(d2 - d1) + roundoff
+        if ratio > ROUGH:
+            # f is not smooth at the step's scale (a fine staircase: round(x, 3)): the differences
+            # see its trend, and cannot tell the derivative at the point from 0
+            err = err + np.abs(value)
         used_noise = max(used_noise, float(np.nanmax(level, initial=0.0)))
-        f_scale = max(f_scale, float(np.nanmax(scale, initial=0.0)))
         ok = (err > 0) & np.isfinite(err)
         if ok.any():
             share = max(share, float(np.max(roundoff[ok] / err[ok])))
         grads[name], errors[name], steps[name] = value.reshape(shape), err.reshape(shape), plus[0].reshape(shape)
     return Differences(
-        scheme, grads, errors, steps, rel, len(shifts) + extra, kinks, share, used_noise, f_scale,
-        _ratio(measured, eps * (f_scale + sensitivity)), float(np.median(smooth)) if smooth else None, notes,
+        scheme, grads, errors, steps, rel, len(shifts) + extra, kinks, share, used_noise, f_scale, ratio,
+        float(np.median(smooth)) if smooth else None, notes,
     )
+
+
+def _kinks(f0: float, f: np.ndarray, plus: np.ndarray, minus: np.ndarray, level: np.ndarray):
+    """(flat index, (left slope, right slope)) for each coordinate where f has a kink."""
+    fp, fm = f[0::2], f[1::2]
+    for i in range(f.shape[1]):
+        with np.errstate(all="ignore"):
+            kink = _kink(f0, fp[0, i], fm[0, i], fp[1, i], fm[1, i], plus[0, i], minus[0, i], plus[1, i], minus[1, i], level[i])
+        if kink is not None:
+            yield i, kink
 
 
 def _ratio(measured: float, explained: float) -> float:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .extrapolation import MULTIPLES, Evaluate, central, default_step
+from .extrapolation import MULTIPLES, NOISE_FACTOR, ROUGH, Evaluate, central, default_step
 
 
 @dataclass
@@ -91,6 +91,10 @@ def directional(
         level = c.level(eps, floor)
         level = np.maximum(level, 2 * eps * top * np.where(np.isfinite(slope), slope, 0.0))
         value, errors, _ = c.bound(level)
+        measured = NOISE_FACTOR * float(np.sqrt(np.mean(c.sigma**2))) if c.sigma.size else 0.0
+        explained = eps * (float(np.max(c.scale, initial=0.0)) + top * float(np.max(slope, initial=0.0)))
+        if measured > ROUGH * explained:  # not smooth at the step's scale: the trend, not the derivative
+            errors = errors + np.abs(value)
     else:
         with np.errstate(all="ignore"):
             d1, d2 = (fp[0] - fm[0]) / (2 * t), (fp[1] - fm[1]) / (4 * t)

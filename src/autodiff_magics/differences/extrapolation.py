@@ -25,6 +25,10 @@ MULTIPLES = (1, 2, 3, 4)
 MAX_CENTRAL_STEP = 1 / 8
 #: a noise estimate from a few samples is scaled by this to bound the noise it samples
 NOISE_FACTOR = 3.0
+#: measured noise above this many times what rounding explains means f is not smooth at the step's
+#: scale (a fine staircase such as round(x, 3)): the differences then see a trend, and their bound
+#: widens by |value| (they cannot tell the derivative from 0)
+ROUGH = 1e6
 
 Evaluate = Callable[[Mapping[str, Any]], float]
 
