@@ -169,6 +169,25 @@ def test_a_kink_is_no_noise_and_is_found():
     np.testing.assert_allclose(d.gradient["x"], [0.5, 1.0], rtol=1e-12)
 
 
+def test_jumps_within_the_steps_are_named_and_not_taken_for_noise():
+    def f(p):
+        return float(torch.floor(p["x"]).sum() + 2 * p["y"])
+
+    points = {"x": torch.tensor([3.0, 0.4999], dtype=torch.float64), "y": torch.tensor(1.0, dtype=torch.float64)}
+    d = per_coordinate(f, points, "central", F64, f(points))
+    assert [(name, index) for name, index, _, _ in d.jumps] == [("x", (0,))]  # floor jumps at 3, not near 0.4999
+    (_, _, where, size), = d.jumps
+    assert size == 1.0 and where == pytest.approx(-d.steps["x"][0] / 2)  # between x − h and x = 3
+    assert abs(d.gradient["x"][0]) <= d.error["x"][0]  # floor's slope is 0 there: inside the bound
+    assert d.gradient["x"][1] == 0.0 and float(d.gradient["y"]) == pytest.approx(2.0, rel=1e-13)
+    assert d.noise_ratio <= 10 and d.kinks == []  # a jump is neither noise nor a kink
+    fine = lambda p: float(torch.round(p["x"], decimals=3).sum())  # noqa: E731 - a staircase finer than the step
+    points = {"x": torch.tensor([0.31234, 1.7], dtype=torch.float64)}
+    d = per_coordinate(fine, points, "central", F64, fine(points))
+    assert d.noise_ratio > 1e6
+    assert np.all(np.abs(d.gradient["x"]) <= d.error["x"])  # the differences cannot tell its slope from 0
+
+
 def test_noise_at_the_point_is_measured_with_six_evaluations_and_leaves_points_alone():
     x = torch.tensor([0.6, 0.8], dtype=torch.float64)
     version, calls = x._version, []

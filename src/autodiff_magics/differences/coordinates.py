@@ -52,6 +52,10 @@ class Differences:
     smooth_value: float | None = None
     #: what the user should know about how the differences were computed (e.g. a vmap batch dropped)
     notes: list[str] = field(default_factory=list)
+    #: central only: (variable, index, where, size) where f jumps within the steps (floor, ceil,
+    #: a comparison): between x + where and its neighbouring point, f changes by size; the bound
+    #: there widens by |value| (the differences cannot tell the slope from 0)
+    jumps: list[tuple[str, tuple[int, ...], float, float]] = field(default_factory=list)
 
 
 def per_coordinate(
@@ -104,7 +108,7 @@ def per_coordinate(
         count = xs.size * len(multiples) * (2 if both else 1)
         f = table[start : start + count].reshape(xs.size, -1).T
         start += count
-        columns.append((name, xs, plus, minus, f, central(f[0::2], f[1::2], plus, minus, f0) if both else None))
+        columns.append((name, xs, plus, minus, f, central(f[0::2], f[1::2], plus, minus, f0, eps) if both else None))
     finite = np.abs(table[np.isfinite(table)])
     f_scale = max(abs(f0) if math.isfinite(f0) else 0.0, float(finite.max(initial=0.0)))
     pooled = _pooled([c for *_, c in columns if c is not None])
@@ -118,6 +122,7 @@ def per_coordinate(
 
     grads, errors, steps = {}, {}, {}
     kinks: list[tuple[str, tuple[int, ...], float, float]] = []
+    jumps: list[tuple[str, tuple[int, ...], float, float]] = []
     share, used_noise, smooth = 0.0, floor, []
     for name, xs, plus, minus, f, c in columns:
         shape = tuple(points[name].shape)
@@ -126,6 +131,10 @@ def per_coordinate(
             value, err, roundoff = c.bound(level)
             smooth.extend(c.smooth.tolist())
             kinks.extend((name, tuple(int(k) for k in np.unravel_index(i, shape)), *kink) for i, kink in _kinks(f0, f, plus, minus, level))
+            jumps.extend(
+                (name, tuple(int(k) for k in np.unravel_index(i, shape)), float(c.jump_at[i] * plus[0, i]), float(c.jump_size[i]))
+                for i in np.flatnonzero(c.jump)
+            )
         else:
             with np.errstate(all="ignore"):
                 d1, d2 = (f[0] - f0) / plus[0], (f[1] - f0) / plus[1]
@@ -143,7 +152,7 @@ def per_coordinate(
         grads[name], errors[name], steps[name] = value.reshape(shape), err.reshape(shape), plus[0].reshape(shape)
     return Differences(
         scheme, grads, errors, steps, rel, len(shifts) + extra, kinks, share, used_noise, f_scale, ratio,
-        float(np.median(smooth)) if smooth else None, notes,
+        float(np.median(smooth)) if smooth else None, notes, jumps,
     )
 
 
@@ -164,20 +173,22 @@ def _ratio(measured: float, explained: float) -> float:
 
 
 def _sensitivity(columns: list[Any], f0: float) -> float:
-    """Σ|xⱼ·∂ⱼf| over every coordinate, with ∂ⱼf the plain (h, 2h) estimate; non-finite terms skipped."""
+    """Σ|xⱼ·∂ⱼf| over every coordinate, with ∂ⱼf the (h, 2h) estimate; jumps and non-finite terms skipped."""
     total = 0.0
     with np.errstate(all="ignore"):
         for _, xs, plus, _, f, c in columns:
             slope = c.candidates[0][0] if c is not None else (f[0] - f0) / plus[0]
             terms = np.abs(xs * slope)
-            total += float(np.sum(terms[np.isfinite(terms)]))
+            keep = np.isfinite(terms) if c is None else np.isfinite(terms) & ~c.jump
+            total += float(np.sum(terms[keep]))
     return total
 
 
 def _pooled(columns: list[Any]) -> float:
-    """The root-mean-square noise sample over every coordinate of every variable."""
-    sigmas = [c.sigma for c in columns if c.sigma.size]
-    return float(np.sqrt(np.mean(np.concatenate(sigmas) ** 2))) if sigmas else 0.0
+    """The root-mean-square noise sample over every coordinate of every variable (but jumps)."""
+    sigmas = [c.sigma[~c.jump] for c in columns]
+    kept = np.concatenate(sigmas) if sigmas else np.empty(0)
+    return float(np.sqrt(np.mean(kept**2))) if kept.size else 0.0
 
 
 def _kink(f0, fp, fm, fp2, fm2, h, hm, h2, hm2, level) -> tuple[float, float] | None:

@@ -86,12 +86,12 @@ def directional(
             fm[m, j] = evaluate({name: torch.add(x, v[name], alpha=-k * t) for name, x in points.items()})
     floor = noise_level or 0.0
     if per_direction == 8:
-        c = central(fp, fm, steps, steps, 0.0)
+        c = central(fp, fm, steps, steps, None, eps)
         slope = np.abs(c.candidates[0][0])
         level = c.level(eps, floor)
         level = np.maximum(level, 2 * eps * top * np.where(np.isfinite(slope), slope, 0.0))
         value, errors, _ = c.bound(level)
-        measured = NOISE_FACTOR * float(np.sqrt(np.mean(c.sigma**2))) if c.sigma.size else 0.0
+        measured = NOISE_FACTOR * c.pooled()
         explained = eps * (float(np.max(c.scale, initial=0.0)) + top * float(np.max(slope, initial=0.0)))
         if measured > ROUGH * explained:  # not smooth at the step's scale: the trend, not the derivative
             errors = errors + np.abs(value)

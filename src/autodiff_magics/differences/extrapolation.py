@@ -72,28 +72,40 @@ class Central:
     """Two extrapolations per column, each a (value, truncation bound, round-off gain)."""
 
     candidates: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-    sigma: np.ndarray  # f's noise per evaluation, one sample per column
+    sigma: np.ndarray  # f's noise per evaluation, one sample per column (0 where f jumps)
     smooth: np.ndarray  # f at the point, extrapolated from the even parts
     scale: np.ndarray  # largest |f| among each column's evaluations
+    #: where f jumps within the column's steps: one step between neighbouring points carries
+    #: most of f's change there, and is no round-off
+    jump: np.ndarray
+    jump_at: np.ndarray  # the jump's place, in base steps from x (−3.5 … 3.5)
+    jump_size: np.ndarray
+
+    def pooled(self) -> float:
+        """Root mean square of the noise samples, columns with a jump left out."""
+        kept = self.sigma[~self.jump]
+        return float(np.sqrt(np.mean(kept**2))) if kept.size else 0.0
 
     def level(self, eps: float, floor: float = 0.0, pooled: float | None = None) -> np.ndarray:
-        """The noise each column's bound uses: its own sample, the pooled one (root mean square
-        over the columns unless given), ε·|f| and ``floor``, whichever is largest."""
-        if pooled is None:
-            pooled = float(np.sqrt(np.mean(self.sigma**2))) if self.sigma.size else 0.0
+        """The noise each column's bound uses: its own sample, the pooled one (unless given),
+        ε·|f| and ``floor``, whichever is largest."""
+        pooled = self.pooled() if pooled is None else pooled
         return np.maximum.reduce([NOISE_FACTOR * self.sigma, np.full_like(self.sigma, NOISE_FACTOR * pooled), eps * self.scale, np.full_like(self.sigma, floor)])
 
     def bound(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per column, the candidate with the smaller bound at this noise: (value, bound, round-off)."""
+        """Per column, the candidate with the smaller bound at this noise: (value, bound, round-off).
+        Where f jumps the bound widens by |value|: the differences cannot tell the slope from 0."""
         (v4, t4, g4), (v6, t6, g6) = self.candidates
         e4, e6 = t4 + g4 * level, t6 + g6 * level
         pick6 = e6 < e4
-        return np.where(pick6, v6, v4), np.where(pick6, e6, e4), np.where(pick6, g6, g4) * level
+        value = np.where(pick6, v6, v4)
+        bound = np.where(pick6, e6, e4) + np.where(self.jump, np.abs(value), 0.0)
+        return value, bound, np.where(pick6, g6, g4) * level
 
 
-def central(fp: np.ndarray, fm: np.ndarray, tp: np.ndarray, tm: np.ndarray, f0: float) -> Central:
+def central(fp: np.ndarray, fm: np.ndarray, tp: np.ndarray, tm: np.ndarray, f0: float | None, eps: float) -> Central:
     """Richardson on central differences: ``fp[k], fm[k]`` (rows k = 0…3, one column each) are
-    f(x + tp[k]), f(x − tm[k]) for the k-th multiple of the step."""
+    f(x + tp[k]), f(x − tm[k]) for the k-th multiple of the step; ``f0`` = f(x) when evaluated."""
     with np.errstate(all="ignore"):
         half = (tp + tm) / 2
         d = (fp - fm) / (2 * half)
@@ -103,8 +115,28 @@ def central(fp: np.ndarray, fm: np.ndarray, tp: np.ndarray, tm: np.ndarray, f0: 
         coarse6, _ = extrapolate(d, half, [1, 2, 3])
         smooth, _ = extrapolate((fp + fm) / 2, half, [0, 1])
         sigma = np.abs(odd_residual() @ (fp - fm)) / math.sqrt(2)
-        scale = np.maximum(np.max(np.abs(np.concatenate([fp, fm])), axis=0), abs(f0))
-        return Central([(v4, np.abs(v4 - coarse4), g4), (v6, np.abs(v6 - coarse6), g6)], sigma, smooth, scale)
+        scale = np.max(np.abs(np.concatenate([fp, fm])), axis=0)
+        if f0 is not None:
+            scale = np.maximum(scale, abs(f0))
+        jump, jump_at, jump_size = _jumps(fp, fm, f0, eps * scale)
+        sigma = np.where(jump, 0.0, sigma)
+        candidates = [(v4, np.abs(v4 - coarse4), g4), (v6, np.abs(v6 - coarse6), g6)]
+        return Central(candidates, sigma, smooth, scale, jump, jump_at, jump_size)
+
+
+def _jumps(fp: np.ndarray, fm: np.ndarray, f0: float | None, rounding: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column: whether one step between neighbouring points (x − 4h … x + 4h) carries more than
+    3/4 of f's total variation there and ≥ 10⁶ round-offs, where, and by how much. Smooth f
+    spreads its change over the 8 steps (¼ at most, for x² at 0), noise over two at least."""
+    rows = [fm[::-1], fp] if f0 is None else [fm[::-1], np.full((1, fp.shape[1]), f0), fp]
+    ordered = np.concatenate(rows)
+    places = np.array([-k for k in MULTIPLES[::-1]] + ([] if f0 is None else [0]) + list(MULTIPLES), dtype=float)
+    steps = np.diff(ordered, axis=0)
+    size = np.abs(steps)
+    where = np.argmax(np.where(np.isfinite(size), size, -1.0), axis=0)
+    biggest = size[where, np.arange(size.shape[1])]
+    jump = np.isfinite(size).all(axis=0) & (biggest > 0.75 * size.sum(axis=0)) & (biggest > ROUGH * rounding)
+    return jump, (places[where] + places[where + 1]) / 2, steps[where, np.arange(size.shape[1])]
 
 
 def rounded(values: np.ndarray, dtype: Any) -> np.ndarray:
