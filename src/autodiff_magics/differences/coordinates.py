@@ -16,9 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .batch import EvaluateBatch, evaluate_all
+from .batch import EvaluateBatch, evaluate_all, shifted
 from .extrapolation import MULTIPLES, NOISE_FACTOR, ROUGH, Evaluate, central, default_step, rounded
 from .noise import NOISE_OFFSETS, noise
+
+#: a noise sample this many times what rounding explains is checked against f's noise at the point
+SUSPECT = 1e3
+#: most coordinates stepped around again (16 evaluations each at most)
+REFINE_LIMIT = 64
 
 
 @dataclass
@@ -119,6 +124,23 @@ def per_coordinate(
     floor = max(floor, 2 * eps * sensitivity)
     measured = max([NOISE_FACTOR * max(pooled, float(np.nanmax(c.sigma, initial=0.0))) for *_, c in columns if c is not None], default=noise_level or 0.0)
     ratio = _ratio(measured, eps * (f_scale + sensitivity))
+    # a residual far above round-off is f's noise (cancellation) or f's shape within the steps (a
+    # kink, jump or pole near x): the noise at the point tells which; shape is stepped around
+    refine: dict[str, np.ndarray] = {}
+    suspects = {name: c.jump | (NOISE_FACTOR * c.sigma > SUSPECT * eps * (c.scale + sensitivity)) for name, _, _, _, _, c in columns if c is not None}
+    if any(mask.any() for mask in suspects.values()):
+        if noise_level is None:
+            noise_level = noise(evaluate, points, eps, f0)
+            extra += 2 * len(NOISE_OFFSETS)
+        if noise_level <= SUSPECT * eps * (f_scale + sensitivity):
+            refine = suspects
+            kept = [c.sigma[~suspects[name]] for name, _, _, _, _, c in columns if c is not None]
+            calm = np.concatenate(kept) if kept else np.empty(0)
+            calm_pooled = max(float(np.sqrt(np.mean(calm**2))) if calm.size else 0.0, noise_level / NOISE_FACTOR)
+            measured = max(noise_level, NOISE_FACTOR * float(calm.max(initial=0.0)))
+            ratio = _ratio(measured, eps * (f_scale + sensitivity))
+        else:
+            measured = max(measured, noise_level)
 
     grads, errors, steps = {}, {}, {}
     kinks: list[tuple[str, tuple[int, ...], float, float]] = []
@@ -141,17 +163,25 @@ def per_coordinate(
                 level = np.maximum(eps * np.maximum(np.max(np.abs(f), axis=0, initial=0.0), abs(f0)), floor)
                 roundoff = 2 * level / plus[0]
                 value, err = d1, 2 * np.abs(d2 - d1) + roundoff
-        if ratio > ROUGH:
+        if ratio > ROUGH or (c is not None and name in refine and c.sigma.max(initial=0.0) * NOISE_FACTOR > ROUGH * eps * (f_scale + sensitivity)):
             # f is not smooth at the step's scale (a fine staircase: round(x, 3)): the differences
             # see its trend, and cannot tell the derivative at the point from 0
             err = err + np.abs(value)
+        if name in refine:
+            h = plus[0].copy()
+            for i in np.flatnonzero(refine[name])[:REFINE_LIMIT]:
+                v, e, step, used = _refine(evaluate, points, name, i, xs[i], h[i], eps, f0, floor, calm_pooled)
+                extra += used
+                if e < err[i] or not np.isfinite(err[i]):
+                    value[i], err[i], h[i], roundoff[i] = v, e, step, 0.0
+            plus = np.concatenate([h[None], plus[1:]])
         used_noise = max(used_noise, float(np.nanmax(level, initial=0.0)))
         ok = (err > 0) & np.isfinite(err)
         if ok.any():
             share = max(share, float(np.max(roundoff[ok] / err[ok])))
         grads[name], errors[name], steps[name] = value.reshape(shape), err.reshape(shape), plus[0].reshape(shape)
     return Differences(
-        scheme, grads, errors, steps, rel, len(shifts) + extra, kinks, share, used_noise, f_scale, ratio,
+        scheme, grads, errors, steps, rel, len(shifts) + extra, kinks, share, max(floor, measured) if refine else used_noise, f_scale, ratio,
         float(np.median(smooth)) if smooth else None, notes, jumps,
     )
 
@@ -164,6 +194,29 @@ def _kinks(f0: float, f: np.ndarray, plus: np.ndarray, minus: np.ndarray, level:
             kink = _kink(f0, fp[0, i], fm[0, i], fp[1, i], fm[1, i], plus[0, i], minus[0, i], plus[1, i], minus[1, i], level[i])
         if kink is not None:
             yield i, kink
+
+
+def _refine(evaluate, points, name, i, x, h, eps, f0, floor, pooled) -> tuple[float, float, float, int]:
+    """The central scheme again at x[i] with the step h/8, then h/64 while the residual still
+    shows shape rather than noise: (value, bound, step, evaluations) of the best bound."""
+    dtype = points[name].dtype
+    best, used = (math.nan, math.inf, h), 0
+    for factor in (1 / 8, 1 / 64):
+        step = float(rounded(np.array([x + h * factor]), dtype)[0] - x)
+        if step <= 0:
+            break
+        plus = np.array([[rounded(np.array([x + k * step]), dtype)[0] - x] for k in MULTIPLES])
+        minus = np.array([[x - rounded(np.array([x - k * step]), dtype)[0]] for k in MULTIPLES])
+        fp = np.array([[evaluate(shifted(points, name, i, x + t))] for t in plus[:, 0]])
+        fm = np.array([[evaluate(shifted(points, name, i, x - t))] for t in minus[:, 0]])
+        used += 2 * len(MULTIPLES)
+        c = central(fp, fm, plus, minus, f0, eps)
+        value, bound, _ = c.bound(c.level(eps, floor, pooled))
+        if bound[0] < best[1]:
+            best = (float(value[0]), float(bound[0]), float(plus[0, 0]))
+        if not c.jump[0] and NOISE_FACTOR * c.sigma[0] <= SUSPECT * eps * (c.scale[0] + abs(x * value[0])):
+            break
+    return (*best, used)
 
 
 def _ratio(measured: float, explained: float) -> float:
