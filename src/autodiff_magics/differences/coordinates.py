@@ -127,7 +127,11 @@ def per_coordinate(
     # a residual far above round-off is f's noise (cancellation) or f's shape within the steps (a
     # kink, jump or pole near x): the noise at the point tells which; shape is stepped around
     refine: dict[str, np.ndarray] = {}
-    suspects = {name: c.jump | (NOISE_FACTOR * c.sigma > SUSPECT * eps * (c.scale + sensitivity)) for name, _, _, _, _, c in columns if c is not None}
+    calm_pooled = pooled  # the pooled noise without the columns whose residual is f's shape
+    slopes = [np.abs(c.candidates[0][0]) for *_, c in columns if c is not None]
+    gscale = float(np.nanmax(np.concatenate(slopes), initial=0.0)) if slopes else 0.0
+    gscale = gscale if math.isfinite(gscale) and gscale > 0 else f_scale
+    suspects = {name: _suspect(c, eps, sensitivity, gscale) for name, _, _, _, _, c in columns if c is not None}
     if any(mask.any() for mask in suspects.values()):
         if noise_level is None:
             noise_level = noise(evaluate, points, eps, f0)
@@ -149,7 +153,7 @@ def per_coordinate(
     for name, xs, plus, minus, f, c in columns:
         shape = tuple(points[name].shape)
         if c is not None:
-            level = c.level(eps, floor, pooled)
+            level = c.level(eps, floor, calm_pooled)
             value, err, roundoff = c.bound(level)
             smooth.extend(c.smooth.tolist())
             kinks.extend((name, tuple(int(k) for k in np.unravel_index(i, shape)), *kink) for i, kink in _kinks(f0, f, plus, minus, level))
@@ -194,6 +198,17 @@ def _kinks(f0: float, f: np.ndarray, plus: np.ndarray, minus: np.ndarray, level:
             kink = _kink(f0, fp[0, i], fm[0, i], fp[1, i], fm[1, i], plus[0, i], minus[0, i], plus[1, i], minus[1, i], level[i])
         if kink is not None:
             yield i, kink
+
+
+def _suspect(c: Any, eps: float, sensitivity: float, gscale: float) -> np.ndarray:
+    """Columns whose differences may do better with a smaller step: a jump, a residual far above
+    round-off, or a truncation bound above √ε·max(|value|, max|gradient|) (a pole or kink near x)
+    and above round-off."""
+    with np.errstate(all="ignore"):
+        (v4, t4, g4), (_, t6, _) = c.candidates
+        # and above round-off, which a smaller step would only make worse
+        truncated = np.minimum(t4, t6) > np.maximum(math.sqrt(eps) * np.maximum(np.abs(v4), gscale), g4 * eps * c.scale)
+        return c.jump | (NOISE_FACTOR * c.sigma > SUSPECT * eps * (c.scale + sensitivity)) | truncated
 
 
 def _refine(evaluate, points, name, i, x, h, eps, f0, floor, pooled) -> tuple[float, float, float, int]:
