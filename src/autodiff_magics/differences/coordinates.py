@@ -212,10 +212,11 @@ def _suspect(c: Any, eps: float, sensitivity: float, gscale: float) -> np.ndarra
 
 
 def _refine(evaluate, points, name, i, x, h, eps, f0, floor, pooled) -> tuple[float, float, float, int]:
-    """The central scheme again at x[i] with the step h/8, then h/64 while the residual still
-    shows shape rather than noise: (value, bound, step, evaluations) of the best bound."""
+    """The central scheme again at x[i] with the steps h/8 and h/64: (value, bound, step,
+    evaluations) of the finer, its bound widened to the coarser one's value unless f jumps within
+    the coarser steps (a staircase can look smooth at one step and flat at another)."""
     dtype = points[name].dtype
-    best, used = (math.nan, math.inf, h), 0
+    found, used = [], 0
     for factor in (1 / 8, 1 / 64):
         step = float(rounded(np.array([x + h * factor]), dtype)[0] - x)
         if step <= 0:
@@ -227,11 +228,13 @@ def _refine(evaluate, points, name, i, x, h, eps, f0, floor, pooled) -> tuple[fl
         used += 2 * len(MULTIPLES)
         c = central(fp, fm, plus, minus, f0, eps)
         value, bound, _ = c.bound(c.level(eps, floor, pooled))
-        if bound[0] < best[1]:
-            best = (float(value[0]), float(bound[0]), float(plus[0, 0]))
-        if not c.jump[0] and NOISE_FACTOR * c.sigma[0] <= SUSPECT * eps * (c.scale[0] + abs(x * value[0])):
-            break
-    return (*best, used)
+        found.append((float(value[0]), float(bound[0]), float(plus[0, 0]), not bool(c.jump[0])))
+    if not found:
+        return math.nan, math.inf, h, used
+    value, bound, step, _ = found[-1]
+    if len(found) == 2 and found[0][3]:  # a coarser value without a jump in its steps must fit too
+        bound = max(bound, abs(value - found[0][0]) + found[0][1])
+    return value, bound, step, used
 
 
 def _ratio(measured: float, explained: float) -> float:
