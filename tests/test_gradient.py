@@ -331,7 +331,7 @@ def test_user_tensor_is_never_touched():
 
 def test_batched_differences_equal_one_by_one_and_fall_back_when_vmap_cannot():
     from autodiff_magics.cell import CellFunction
-    from autodiff_magics.differentiation import _Run
+    from autodiff_magics.gradient.evaluation import Evaluation as _Run
     from autodiff_magics.finite_differences import per_coordinate
 
     point = {"x": torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)}

@@ -174,7 +174,7 @@ def _names(text: str) -> list[str]:
 
 
 def _methods(text: str) -> list[str]:
-    from .differentiation import METHODS
+    from .gradient import METHODS
 
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in METHODS]
@@ -291,7 +291,7 @@ class AutodiffMagics(Magics):
             %%gradient x=[1., 2., 3.]
             3*x[0]*x[2] - 2*x[1]**2 + 5*x[2]**3
         """
-        from .differentiation import gradient as compute
+        from .gradient import gradient as compute
 
         cell, quiet = strip_semicolon(cell)
         args = parse(self.gradient, line)

@@ -1,4 +1,4 @@
-"""Views of a :class:`~autodiff_magics.differentiation.GradientReport`: text, static HTML, widget."""
+"""Views of a :class:`~autodiff_magics.gradient.GradientReport`: text, static HTML, widget."""
 
 from __future__ import annotations
 

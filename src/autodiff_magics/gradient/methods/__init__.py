@@ -1,0 +1,62 @@
+"""One module per differentiation method; each turns an :class:`Evaluation` into a MethodResult."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ...errors import InputError
+from ..report import METHODS, MethodResult
+from . import autograd, differences, directional, expect, symbolic
+
+def plan(methods: Sequence[str] | None, has_expect: bool, n: int, symbolic_limit: int, fd_limit: int) -> list[str]:
+    if methods is not None:
+        plan = [m for m in METHODS if m in methods]
+        if "expect" in plan and not has_expect:
+            raise InputError("method 'expect' needs --expect EXPR (your own gradient)")
+    else:
+        plan = ["autograd"]
+        if n <= symbolic_limit:
+            plan.insert(0, "symbolic")
+        plan += ["central", "forward"] if n <= fd_limit else ["directional"]
+    if has_expect and "expect" not in plan:
+        plan.append("expect")
+    if "directional" in plan and "autograd" not in plan and "symbolic" not in plan:
+        plan.insert(0, "autograd")  # the directional check needs a gradient to check
+    if "symbolic" in plan and n > symbolic_limit:
+        plan.remove("symbolic")
+    return plan
+
+
+def skipped(methods: Sequence[str] | None, n: int, symbolic_limit: int, fd_limit: int) -> dict[str, str]:
+    """Why the methods left out of the plan were left out (shown as skipped rows)."""
+    out: dict[str, str] = {}
+    if n > symbolic_limit and (methods is None or "symbolic" in methods):
+        out["symbolic"] = f"{n:,} scalars is above the symbolic limit of {symbolic_limit:,} (--symbolic-limit)"
+    if methods is None:
+        if n > fd_limit:
+            reason = f"{n:,} scalars is above the per-coordinate limit of {fd_limit:,} (--fd-limit): the directional check replaces it"
+            out["central"] = out["forward"] = reason
+        else:
+            covered = "the one scalar" if n == 1 else f"all {n:,} scalars"
+            out["directional"] = f"per-coordinate differences cover {covered}; the directional check is for inputs above {fd_limit:,}"
+    return out
+
+
+def timed(name: str, fn: Callable[[], MethodResult]) -> MethodResult:
+    start = time.perf_counter()
+    result = fn()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+
+RUNNERS: dict[str, Callable[..., MethodResult]] = {
+    "symbolic": symbolic.run,
+    "autograd": autograd.run,
+    "central": differences.runner("central"),
+    "forward": differences.runner("forward"),
+    "directional": directional.run,
+    "expect": expect.run,
+}

@@ -1,0 +1,90 @@
+"""Autograd: one forward with a graph, one backward on the check's own leaves."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ...cell import CellError
+from ...errors import InputError
+from ..report import MethodResult
+
+from ..point import host
+
+
+def _is_numpy_conversion(error: BaseException) -> bool:
+    text = str(error)
+    return "numpy()" in text and "requires grad" in text
+
+
+
+def run(run, **_: Any) -> MethodResult:
+    import torch
+
+    from ...cuts import CutSpy
+
+    leaves = {name: t.detach().clone().requires_grad_(True) for name, t in run.points.items()}
+    spy = CutSpy(run.cell)
+    try:
+        with torch.enable_grad(), spy:
+            out = run.cell(dict(leaves))
+    except CellError as e:
+        if _is_numpy_conversion(e.original):
+            return MethodResult(
+                "autograd",
+                "failed",
+                f"autograd cannot follow NumPy code: {run.cell.describe(e.original).split(' raised ')[0]} converts a tensor "
+                "to a NumPy array; write sin(x) or torch.sin(x) instead of np.sin(x)",
+            )
+        return MethodResult("autograd", "failed", f"the cell failed under autograd: {e}")
+    run.cuts = spy.cuts
+    names = list(leaves)
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        grads = {n: np.zeros(tuple(leaves[n].shape)) for n in names}
+        what = "a tensor without a graph" if isinstance(out, torch.Tensor) else f"a plain {type(out).__name__}"
+        run.notes_after.append(f"autograd: the cell returns {what}, so to autograd f does not depend on the variables (gradient 0)")
+        return MethodResult("autograd", "ok", gradient=grads, error={n: np.zeros_like(g) for n, g in grads.items()}, details={"nodes": 0})
+    capture = _capture(out, leaves)
+    try:
+        if capture is not None:
+            with capture:
+                raw = torch.autograd.grad(out, [leaves[n] for n in names], allow_unused=True)
+        else:
+            raw = torch.autograd.grad(out, [leaves[n] for n in names], allow_unused=True)
+    except RuntimeError as e:
+        return MethodResult("autograd", "failed", f"the backward pass raised: {str(e).splitlines()[0]}")
+    if capture is not None:
+        run.graph = capture.report()
+        run.custom_functions = _custom_functions(run.graph)
+    grads = {}
+    for n, g in zip(names, raw):
+        if g is None:
+            grads[n] = np.zeros(tuple(leaves[n].shape))
+            run.notes_after.append(f"autograd: f does not use {n} (its gradient is zero)")
+        else:
+            grads[n] = host(g)
+    nodes = run.graph.count if run.graph is not None else 1
+    scale = 8 * run.eps * math.sqrt(max(nodes, 1))
+    error = {n: np.abs(g) * scale for n, g in grads.items()}
+    return MethodResult("autograd", "ok", gradient=grads, error=error, details={"nodes": nodes})
+
+
+def _capture(out: Any, leaves: Mapping[str, Any]):
+    try:
+        from ...graph import capture_flow
+    except ImportError:  # the graph module is optional while it is being built
+        return None
+    return capture_flow(out, leaves)
+
+
+def _custom_functions(graph: Any) -> list[str]:
+    names = []
+    for node in graph.nodes:
+        if node.kind == "custom":
+            names.append(node.op)
+    return sorted(set(names))
+
+
