@@ -342,7 +342,8 @@ def test_batched_differences_equal_one_by_one_and_fall_back_when_vmap_cannot():
     )
     for source, batchable in cells:
         cell = CellFunction(source, {})
-        run = _Run(cell, point, torch.float64, torch.finfo(torch.float64).eps, [])
+        run = _Run(cell, torch.float64, torch.finfo(torch.float64).eps, [])
+        run.set_points(point, {})
         f0 = run.evaluate(point)
         calls = []
 

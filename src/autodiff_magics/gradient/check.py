@@ -21,11 +21,11 @@ from typing import Any
 
 from ..cell import CellFunction
 from ..errors import InputError
-from .comparison import compare
+from .comparison import choose_reference, compare
 from .comparison import study as step_study
 from .evaluation import Evaluation
 from .methods import RUNNERS, plan, skipped, timed
-from .point import host, pick_device, prepare
+from .point import expand_modules, host, pick_device, prepare
 from .report import METHODS, GradientReport, MethodResult, Variable
 
 __all__ = ["gradient"]
@@ -52,6 +52,10 @@ def gradient(
     fd_limit: int = 1000,
     study: bool = False,
     sources: Mapping[str, str] | None = None,
+    points_around: int = 0,
+    silence: Callable[[], Any] | None = None,
+    forward_contexts: Sequence[Callable[[], Any]] = (),
+    progress: Callable[[str, int, int], None] | None = None,
     **points: Any,
 ) -> GradientReport:
     """Differentiate f at a point by every method and cross-check them.
@@ -61,6 +65,13 @@ def gradient(
     (``x=[1., 2., 3.]``) or in ``at``. Source reads ``namespace`` (default: the caller's
     globals) and never writes to it. ``expect`` is your own gradient: values (for one
     variable), a dict by variable, or a string evaluated with the variables at the point.
+    A variable may be the user's own tensor (also a model's parameter: the cell's every use of
+    it is differentiated) or a ``torch.nn.Module`` (every parameter, named ``model.0.weight``).
+    ``points_around=K`` also compares autograd with central differences at K random points
+    around the point. ``silence`` is a context manager factory that hides the extra runs'
+    displays (the magics pass one for IPython's display); ``forward_contexts`` are entered
+    around autograd's forward (e.g. an operator recorder); ``progress(method, done, total)``
+    hears about slow checks.
 
         >>> r = gradient(lambda x: (x**3).sum(), x=[1.0, 2.0])
         >>> r.gradient["x"].tolist()
@@ -86,31 +97,37 @@ def gradient(
     dt = getattr(torch, dtype)
     eps = torch.finfo(dt).eps
     notes: list[str] = []
-    dev = pick_device(device, points)
-    tensors = {name: prepare(name, value, dt, dev, sources.get(name), notes) for name, value in points.items()}
     cell = CellFunction(f, namespace)
-    run = Evaluation(cell, tensors, dt, eps, notes)
+    run = Evaluation(cell, dt, eps, notes, namespace=namespace if isinstance(f, str) else None, silence=silence, forward_contexts=forward_contexts)
     with run.guard():
+        points, originals = expand_modules(points, sources)
+        dev = pick_device(device, points)
+        tensors = {name: prepare(name, value, dt, dev, sources.get(name), notes) for name, value in points.items()}
+        variables = {name: Variable(name, tuple(t.shape), host(t), sources.get(name, name), dtype, str(t.device)) for name, t in tensors.items()}
+        run.set_points(tensors, originals)
+        if run.promote:
+            lower = sorted({str(o.dtype).replace("torch.", "") for o in originals.values() if o.dtype != dt})
+            notes.append(
+                f"your tensors are {', '.join(lower)}; checked on {dtype} copies (every lower-precision tensor the cell reaches is "
+                "promoted on the fly; your objects are unchanged; --dtype float32 checks in their own dtype)"
+            )
         value = run.value()
-        planned = plan(methods, expect is not None, run.numel, symbolic_limit, fd_limit)
+        planned = plan(methods, expect is not None, run.numel, symbolic_limit, fd_limit, points_around)
+        if progress is not None:
+            run.progress = lambda method, done: progress(method, done, 0)
         results: dict[str, MethodResult] = {}
         for name in planned:
-            results[name] = timed(name, lambda name=name: RUNNERS[name](run, step=step, expect=expect, namespace=namespace, directions=directions, seed=seed))
+            results[name] = timed(name, lambda name=name: RUNNERS[name](run, step=step, expect=expect, namespace=namespace, directions=directions, seed=seed, points_around=points_around))
         for name, reason in skipped(methods, run.numel, symbolic_limit, fd_limit).items():
             results.setdefault(name, MethodResult(name, "skipped", reason))
-        reference = "symbolic" if _ok(results, "symbolic") else "autograd"
-        if not _ok(results, reference):
-            reference = next((m for m in ("central", "forward") if _ok(results, m)), reference)
+        reference = choose_reference(run, results)
         verdict = compare(run, results, reference, rtol, atol, value)
         study_result = step_study(run, results, reference, value, step) if study else None
     ordered = {m: results[m] for m in METHODS if m in results}
     return GradientReport(
         source=cell.source,
         value=value,
-        variables={
-            name: Variable(name, tuple(t.shape), host(t), sources.get(name, name), dtype, str(t.device))
-            for name, t in tensors.items()
-        },
+        variables=variables,
         reference=reference,
         methods=ordered,
         agree=verdict.agree,
@@ -128,7 +145,5 @@ def gradient(
     )
 
 
-def _ok(results: Mapping[str, MethodResult], name: str) -> bool:
-    return name in results and results[name].status == "ok"
 
 

@@ -1,55 +1,145 @@
-"""The one place that runs the user's cell: every method asks it for f at a point."""
+"""The one place that runs the user's cell: every method asks an :class:`Evaluation` for f.
+
+It owns everything that makes running the cell dozens of times safe and honest:
+
+- **copies of the point**: a cell that edits a variable in place (``x *= 2``) changes only the
+  evaluation it runs in; the method's points and the user's tensors stay as they were;
+- **common random numbers**: torch's (CPU, and CUDA once initialised), NumPy's global and
+  Python's ``random`` states are saved before the check, every evaluation starts from them, and
+  they are restored after it (errors and Ctrl-C included), so a stochastic f is one deterministic
+  function for every method, and the user's generators are not consumed;
+- **side effects once**: the first evaluation runs as a normal cell would (its prints show);
+  the others are silent, tensors they write in place (``buf.add_``, BatchNorm's running stats,
+  ``num_batches_tracked``) are set back before each run and left as one run leaves them, and
+  Python objects they change (a list they append to) are restored or named;
+- **substitution**: a variable that is the user's own tensor (``--wrt W`` where ``W`` is also a
+  model's parameter, or ``--wrt model``) is swapped for the evaluation's copy wherever the cell
+  reaches it, by a torch function mode keyed by the tensor object; float32 tensors the cell
+  reaches are promoted on the fly when the check runs in float64;
+- **global modes**: default dtype and device, grad, inference and anomaly modes are what the
+  check needs inside and what the user had outside, and torch's mode stacks are as they were.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import random
+import signal
+import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from ..cell import CellFunction, CellError
+from ..cell import CellError, CellFunction
 from ..errors import InputError
+from .side_effects import NamespaceWatch, WriteWatch
+from .values import scalar
+
+__all__ = ["Evaluation", "scalar"]
+
+#: what a cell's source mentions when it may draw from Python's or NumPy's generators
+_RANDOM_WORDS = ("rand", "random", "normal", "shuffle", "choice", "sample", "dropout", "bernoulli", "multinomial", "uniform", "permutation")
+
 
 class Evaluation:
-    """Evaluates the cell for every method, keeping torch's global state as it was."""
+    """Runs the cell for every method with the point copied, RNG common and side effects once."""
 
-    def __init__(self, cell: CellFunction, points: dict[str, Any], dt: Any, eps: float, notes: list[str]) -> None:
+    def __init__(
+        self,
+        cell: CellFunction,
+        dt: Any,
+        eps: float,
+        notes: list[str],
+        *,
+        namespace: Mapping[str, Any] | None = None,
+        silence: Callable[[], Any] | None = None,
+        forward_contexts: Sequence[Callable[[], Any]] = (),
+    ) -> None:
         self.cell = cell
-        self.points = points
         self.dt = dt
         self.eps = eps
         self.notes = notes
         self.notes_after: list[str] = []
-        self.numel = sum(int(t.numel()) for t in points.values())
+        self.points: dict[str, Any] = {}
+        self.numel = 0
+        self.namespace = namespace
+        self._silence = silence
+        #: context managers (factories) the autograd forward also runs inside (e.g. an operator recorder)
+        self.forward_contexts = list(forward_contexts)
+        #: user tensor object -> variable name, swapped wherever the cell reaches the tensor
+        self._originals: dict[int, tuple[Any, str]] = {}
+        self.promote = False
+        self.count = 0
+        self.f0: float | None = None
+        self.random_lines: list[str] = []
+        self.random = False
+        self.writes_variables: set[str] = set()
+        self._writes: WriteWatch | None = None
+        self._objects: NamespaceWatch | None = None
+        # filled by the methods
         self.graph = None
-        self.symbolic_summary: SymbolicSummary | None = None
+        self.symbolic_summary = None
+        self.symbolic_result = None
         self.symbolic_kinks: list[str] = []
+        self.symbolic_other_path: str | None = None
+        self.cancellation: str | None = None
         self.fd_kinks: list[tuple[str, tuple[int, ...], float, float]] = []
         self.cuts: list[str] = []
         self.custom_functions: list[str] = []
-        self.directions: list[dict[str, Any]] = []  # the directional check's random directions
-        self.f0: float | None = None
+        self.directions: list[dict[str, Any]] = []
+        self.user_modes: list[str] = []  # global modes the user had on that the check turned off
+        self.progress: Callable[[str, int], None] | None = None
+
+    # -- the cell's interface, so that the symbolic engine can run the cell through us ---------
+
+    @property
+    def source(self) -> str:
+        return self.cell.source
+
+    @property
+    def filename(self) -> str | None:
+        return getattr(self.cell, "filename", None)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.cell.lines
+
+    def describe(self, error: BaseException) -> str:
+        return self.cell.describe(error)
+
+    # -- setting up ------------------------------------------------------------------------------
+
+    def set_points(self, points: dict[str, Any], originals: Mapping[str, Any]) -> None:
+        """The check's own tensors, and for each the user's tensor object it stands for."""
+        import torch
+
+        self.points = points
+        self.numel = sum(int(t.numel()) for t in points.values())
+        for name, original in originals.items():
+            if isinstance(original, torch.Tensor):
+                self._originals[id(original)] = (original, name)
+                if original.is_floating_point() and original.dtype != self.dt and torch.finfo(original.dtype).eps > self.eps:
+                    self.promote = True
 
     @contextmanager
-    def guard(self):
-        """Default dtype = the check's dtype while f runs; grad mode and dtype restored always.
+    def guard(self) -> Iterator[None]:
+        """Global state as the check needs it inside, as the user had it after, whatever happens.
 
         The cell runs dozens of times: its warnings are collected and reported once each, as
         notes, instead of printed on every run (library deprecation chatter is dropped)."""
-        import torch
-
-        dtype, grad = torch.get_default_dtype(), torch.is_grad_enabled()
+        state = _GlobalState.save()
+        self._state = state
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                if self.dt in (torch.float32, torch.float64):
-                    torch.set_default_dtype(self.dt)
+                state.enter(self.dt, self.user_modes)
                 yield
             finally:
-                torch.set_default_dtype(dtype)
-                torch.set_grad_enabled(grad)
+                _restore_uninterrupted(lambda: self._finish(state))
         seen: list[str] = []
         for w in caught:
             if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
@@ -59,12 +149,84 @@ class Evaluation:
                 seen.append(text)
         self.notes_after.extend(seen[:3])
 
+    def _finish(self, state: _GlobalState) -> None:
+        if self._writes is not None:
+            self._writes.leave_as_after_first()
+        if self._objects is not None:
+            self.notes_after.extend(self._objects.settle(self.count))
+            self._objects = None
+        state.restore()
+
+    # -- running the cell ------------------------------------------------------------------------
+
+    def __call__(self, variables: Mapping[str, Any], contexts: Sequence[Any] = ()) -> Any:
+        """The cell's value at these variables, isolated; raises :class:`CellError` as the cell."""
+        first = self.count == 0
+        self.count += 1
+        if self.progress is not None:
+            self.progress("", self.count)
+        state = getattr(self, "_state", None)
+        if state is not None:
+            state.common_random_numbers()
+        if not first and self._writes is not None:
+            self._writes.restore_before()
+        variables = self._own_copies(variables, first)
+        with contextlib.ExitStack() as stack:
+            if not first:
+                stack.enter_context(self._silenced())
+            elif self.namespace is not None:
+                self._objects = NamespaceWatch(self.namespace)
+            if first:
+                self._writes = stack.enter_context(WriteWatch(self.namespace, self.filename))
+            for c in contexts:
+                stack.enter_context(c)
+            if self._originals or self.promote:
+                stack.enter_context(_Substitution(self._originals, variables, self.dt if self.promote else None))
+            try:
+                return self.cell(variables)
+            finally:
+                if first:
+                    self._after_first(variables)
+
+    def _own_copies(self, variables: Mapping[str, Any], first: bool) -> dict[str, Any]:
+        """Copies of the variables the cell may edit in place: all on the first run (to learn
+        which it edits), then only those."""
+        import torch
+
+        out = dict(variables)
+        for name, t in variables.items():
+            if isinstance(t, torch.Tensor) and (first or name in self.writes_variables):
+                out[name] = t.clone()
+        self._passed = {n: (t, t._version) for n, t in out.items() if isinstance(t, torch.Tensor)}
+        return out
+
+    def _after_first(self, variables: Mapping[str, Any]) -> None:
+        self.writes_variables = {n for n, (t, v) in self._passed.items() if t._version != v}
+        if self.writes_variables:
+            names = ", ".join(sorted(self.writes_variables))
+            self.notes.append(f"the cell modifies {names} in place: every method ran it on its own copy of the point, so the point stays the one you gave")
+        if self._writes is not None:
+            self.random_lines = self._writes.random_ops
+            self._writes.remember_after_first()
+        if self._objects is not None:
+            self._objects.after_first()
+
+    @contextmanager
+    def _silenced(self) -> Iterator[None]:
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            if self._silence is not None:
+                with self._silence():
+                    yield
+            else:
+                yield
+
     def evaluate(self, variables: Mapping[str, Any]) -> float:
         """f at these tensors, as a float (no graph is built)."""
         import torch
 
         with torch.no_grad():
-            out = self.cell(variables)
+            out = self(variables)
         return scalar(out, strict=False)
 
     def evaluate_batch(self, batched: Mapping[str, Any]) -> list[float]:
@@ -73,6 +235,8 @@ class Evaluation:
         import torch
         from torch.func import vmap
 
+        if self.random or self._originals:
+            raise ValueError("the cell draws random numbers or reaches the variables through your objects: evaluated one by one")
         rows = next(iter(batched.values())).shape[0]
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # vmap's notes on slow fallbacks are ours, not the cell's
@@ -82,55 +246,183 @@ class Evaluation:
         return out.detach().double().cpu().tolist()
 
     def value(self) -> float:
-        """f at the point; refuses results that are not one real number, with the reason."""
+        """f at the point (the first, visible run); refuses results that are not one real number."""
         import torch
 
         try:
             with torch.no_grad():
-                out = self.cell(dict(self.points))
+                out = self(dict(self.points))
         except CellError as e:
+            if _is_dtype_mismatch(e.original) and not self.promote and self.dt == torch.float64:
+                self.promote = True
+                self.notes.append(
+                    "the cell mixes the float64 point with lower-precision tensors from your namespace (e.g. a float32 model): "
+                    "checked with those promoted to float64 on the fly; your objects are unchanged"
+                )
+                return self.value()
             raise InputError(str(e)) from None
         value = scalar(out, strict=True)
         self.f0 = value
+        self._detect_randomness(value)
         return value
 
-
-def scalar(out: Any, strict: bool) -> float:
-    """One real number from the cell's value, or InputError saying how to get one."""
-    import torch
-
-    if isinstance(out, torch.Tensor):
-        if out.numel() != 1:
-            raise InputError(
-                f"f must be a scalar, but the cell's last expression has shape {tuple(out.shape)}: "
-                "reduce it, e.g. with .sum(), .mean() or .norm()"
-            )
-        if out.is_complex():
-            raise InputError("f is complex: it must be real (take .real, .abs() or a norm)")
-        if strict and (out.dtype == torch.bool or not out.is_floating_point()):
-            raise InputError(f"f is a {str(out.dtype).replace('torch.', '')} tensor: it must be a real number (integer and boolean values have no gradient)")
-        return float(out.detach().reshape(()).double().cpu())
-    if isinstance(out, np.ndarray) or isinstance(out, np.generic):
-        arr = np.asarray(out)
-        if arr.size != 1:
-            raise InputError(
-                f"f must be a scalar, but the cell's last expression has shape {arr.shape}: reduce it, e.g. with .sum() or .mean()"
-            )
-        if np.iscomplexobj(arr):
-            raise InputError("f is complex: it must be real (take .real, abs() or a norm)")
-        if arr.dtype.kind not in "biuf":
-            raise InputError(f"f is a NumPy {arr.dtype} value, not a number")
-        return float(arr.reshape(()))
-    if isinstance(out, bool):
-        raise InputError("f is a boolean (True/False): it must be a real number")
-    if isinstance(out, (int, float)):
-        return float(out)
-    if isinstance(out, complex):
-        raise InputError("f is complex: it must be real (take .real, abs() or a norm)")
-    if type(out).__module__.startswith("sympy"):
+    def _detect_randomness(self, value: float) -> None:
+        """f differs when the generators start elsewhere: f draws random numbers."""
+        source = self.cell.source.lower() if self.cell.callable is None else "random"
+        if not self.random_lines and not any(w in source for w in _RANDOM_WORDS):
+            return
+        self._state.reseed = True
         try:
-            return float(out)
-        except TypeError:
-            raise InputError("f is a SymPy expression with free symbols, not a number") from None
-    kind = "None (did the last line assign instead of compute?)" if out is None else f"a {type(out).__name__}"
-    raise InputError(f"the cell's last expression must be a number or a one-element tensor, but it is {kind}")
+            other = self.evaluate(dict(self.points))
+        except (CellError, InputError):
+            other = value
+        finally:
+            self._state.reseed = False
+        if not (other == value or (other != other and value != value)):
+            self.random = True
+
+
+def _is_dtype_mismatch(error: BaseException) -> bool:
+    text = str(error)
+    return isinstance(error, RuntimeError) and (
+        "must have the same dtype" in text or "expected scalar type" in text.lower() or "dtype" in text and "same" in text
+    )
+
+
+class _Substitution:
+    """A torch function mode that swaps the user's tensors for the evaluation's, by identity,
+    and (when asked) promotes lower-precision floating tensors to the check's dtype."""
+
+    def __init__(self, originals: Mapping[int, tuple[Any, str]], variables: Mapping[str, Any], promote_to: Any) -> None:
+        from torch.overrides import TorchFunctionMode
+
+        swap = {key: variables[name] for key, (_, name) in originals.items() if name in variables}
+        promote = promote_to
+
+        def convert(a: Any) -> Any:
+            replaced = swap.get(id(a))
+            if replaced is not None:
+                return replaced
+            if promote is not None and getattr(a, "is_floating_point", None) is not None and type(a).__module__.startswith("torch"):
+                try:
+                    if a.is_floating_point() and a.dtype != promote and a.dtype.itemsize < promote.itemsize:
+                        return a.to(promote)
+                except Exception:  # noqa: BLE001 - a tensor subclass without dtype: leave it
+                    return a
+            return a
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                from torch.utils._pytree import tree_map
+
+                args = tree_map(convert, args)
+                kwargs = tree_map(convert, kwargs or {})
+                return func(*args, **kwargs)
+
+        self._mode = Mode()
+
+    def __enter__(self) -> Any:
+        return self._mode.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._mode.__exit__(*exc)
+
+
+class _GlobalState:
+    """What the user had: generators, default dtype/device, grad/inference/anomaly modes, mode stacks."""
+
+    @classmethod
+    def save(cls) -> _GlobalState:
+        import torch
+
+        self = cls()
+        self.torch_rng = torch.get_rng_state()
+        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+        self.numpy_rng = np.random.get_state()
+        self.python_rng = random.getstate()
+        self.dtype = torch.get_default_dtype()
+        self.device = torch.get_default_device()
+        self.grad = torch.is_grad_enabled()
+        self.inference = torch.is_inference_mode_enabled()
+        self.anomaly = (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled())
+        self.function_modes = torch._C._len_torch_function_stack()
+        self.dispatch_modes = torch._C._len_torch_dispatch_stack()
+        self.reseed = False
+        self._inference_off = None
+        return self
+
+    def enter(self, dt: Any, user_modes: list[str]) -> None:
+        import torch
+
+        if dt in (torch.float32, torch.float64):
+            torch.set_default_dtype(dt)
+        if self.inference:
+            user_modes.append("torch.inference_mode")
+            self._inference_off = torch.inference_mode(False)
+            self._inference_off.__enter__()
+        if not self.grad:
+            user_modes.append("grad mode off (torch.set_grad_enabled(False) or torch.no_grad)")
+        if self.anomaly[0]:
+            torch.autograd.set_detect_anomaly(False)
+
+    def common_random_numbers(self) -> None:
+        """Every evaluation starts from the generators the user had (or another seed, once)."""
+        import torch
+
+        if self.reseed:
+            torch.manual_seed(0x5EED), np.random.seed(0x5EED), random.seed(0x5EED)
+            return
+        torch.set_rng_state(self.torch_rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+        np.random.set_state(self.numpy_rng)
+        random.setstate(self.python_rng)
+
+    def restore(self) -> None:
+        import torch
+        from torch.utils._python_dispatch import _pop_mode
+
+        while torch._C._len_torch_function_stack() > self.function_modes:
+            torch._C._pop_torch_function_stack()
+        while torch._C._len_torch_dispatch_stack() > self.dispatch_modes:
+            _pop_mode()
+        if self._inference_off is not None:
+            self._inference_off.__exit__(None, None, None)
+            self._inference_off = None
+        torch.set_rng_state(self.torch_rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+        np.random.set_state(self.numpy_rng)
+        random.setstate(self.python_rng)
+        torch.set_default_dtype(self.dtype)
+        if torch.get_default_device() != self.device:
+            torch.set_default_device(self.device)
+        torch.set_grad_enabled(self.grad)
+        torch.autograd.set_detect_anomaly(*self.anomaly)
+
+
+def _restore_uninterrupted(restore: Callable[[], None]) -> None:
+    """Run ``restore`` to the end even if Ctrl-C comes (once or twice) meanwhile; then re-raise it."""
+    interrupted = False
+    for _ in range(8):
+        try:
+            with _sigint_blocked():
+                restore()
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted and sys.exc_info()[0] is None:
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    except (AttributeError, ValueError, OSError):  # not on this platform: restore as fast as we can
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -10,6 +10,32 @@ import numpy as np
 
 from ..errors import InputError
 
+__all__ = ["expand_modules", "pick_device", "prepare", "host"]
+
+
+def expand_modules(points: Mapping[str, Any], sources: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A module becomes one variable per parameter, named as ``named_parameters()`` names them
+    with the module's name in front (``model.0.weight``); returns the points and, for each
+    variable that is the user's own tensor, that tensor (swapped wherever the cell reaches it)."""
+    import torch
+
+    out: dict[str, Any] = {}
+    originals: dict[str, Any] = {}
+    for name, value in points.items():
+        if isinstance(value, torch.nn.Module):
+            params = list(value.named_parameters())
+            if not params:
+                raise InputError(f"{sources.get(name, name)} is a {type(value).__name__} without parameters: there is nothing to differentiate")
+            for pname, p in params:
+                full = f"{name}.{pname}"
+                out[full] = originals[full] = p
+                sources[full] = f"{sources.get(name, name)}.{pname}"
+            continue
+        out[name] = value
+        if isinstance(value, torch.Tensor):
+            originals[name] = value
+    return out, originals
+
 def pick_device(device: str | None, points: Mapping[str, Any]):
     import torch
 
@@ -17,11 +43,16 @@ def pick_device(device: str | None, points: Mapping[str, Any]):
         devices = {v.device for v in points.values() if isinstance(v, torch.Tensor)}
         if len(devices) > 1:
             raise InputError(f"the variables live on different devices ({', '.join(sorted(map(str, devices)))}): pass --device")
-        return devices.pop() if devices else torch.get_default_device()
+        dev = devices.pop() if devices else torch.get_default_device()
+        if dev.type == "meta":
+            raise InputError("the variables (or torch's default device) are on the meta device, which holds shapes but no values: a gradient check needs numbers; use --device cpu")
+        return dev
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise InputError(f"{device!r} is not a device name (e.g. cpu, cuda, cuda:1): {e}") from None
+    if dev.type == "meta":
+        raise InputError("the meta device holds shapes but no values, and a gradient check needs numbers: use --device cpu (or a GPU)")
     try:
         torch.empty(0, device=dev)
     except (RuntimeError, AssertionError, AttributeError) as e:

@@ -14,7 +14,7 @@ from ..report import Report
 __all__ = ["METHODS", "MethodResult", "Disagreement", "Variable", "SymbolicSummary", "GradientReport"]
 
 #: every method a report can hold, in the order the tables show them
-METHODS = ("symbolic", "autograd", "central", "forward", "directional", "expect")
+METHODS = ("symbolic", "autograd", "central", "forward", "directional", "expect", "points")
 
 @dataclass
 class MethodResult:

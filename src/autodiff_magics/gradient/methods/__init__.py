@@ -8,9 +8,9 @@ from typing import Any
 
 from ...errors import InputError
 from ..report import METHODS, MethodResult
-from . import autograd, differences, directional, expect, symbolic
+from . import autograd, differences, directional, expect, points, symbolic
 
-def plan(methods: Sequence[str] | None, has_expect: bool, n: int, symbolic_limit: int, fd_limit: int) -> list[str]:
+def plan(methods: Sequence[str] | None, has_expect: bool, n: int, symbolic_limit: int, fd_limit: int, points_around: int = 0) -> list[str]:
     if methods is not None:
         plan = [m for m in METHODS if m in methods]
         if "expect" in plan and not has_expect:
@@ -26,6 +26,12 @@ def plan(methods: Sequence[str] | None, has_expect: bool, n: int, symbolic_limit
         plan.insert(0, "autograd")  # the directional check needs a gradient to check
     if "symbolic" in plan and n > symbolic_limit:
         plan.remove("symbolic")
+    if points_around and "points" not in plan:
+        plan.append("points")
+    if "points" in plan and not points_around:
+        raise InputError("method 'points' needs --points K (how many random points around the point)")
+    if "points" in plan and "autograd" not in plan:
+        plan.insert(0, "autograd")  # the points row compares autograd with differences
     return plan
 
 
@@ -45,8 +51,17 @@ def skipped(methods: Sequence[str] | None, n: int, symbolic_limit: int, fd_limit
 
 
 def timed(name: str, fn: Callable[[], MethodResult]) -> MethodResult:
+    """Run one method; whatever it raises (but Ctrl-C) becomes a failed row with one sentence."""
     start = time.perf_counter()
-    result = fn()
+    try:
+        result = fn()
+    except InputError as e:
+        result = MethodResult(name, "failed", str(e))
+    except RecursionError:
+        result = MethodResult(name, "failed", "f is nested too deeply for this method")
+    except Exception as e:  # noqa: BLE001 - a method's failure is a row of the report, never a traceback
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        result = MethodResult(name, "failed", f"{name} raised {type(e).__name__}" + (f": {first}" if first else ""))
     result.seconds = time.perf_counter() - start
     return result
 
@@ -59,4 +74,5 @@ RUNNERS: dict[str, Callable[..., MethodResult]] = {
     "forward": differences.runner("forward"),
     "directional": directional.run,
     "expect": expect.run,
+    "points": points.run,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -22,38 +23,31 @@ def _is_numpy_conversion(error: BaseException) -> bool:
 
 
 def run(run, **_: Any) -> MethodResult:
+    """One forward with a graph on the check's own leaves, then one backward.
+
+    The steps are separate so that an engine can join in: the forward runs inside
+    ``run.forward_contexts`` (e.g. the symbolic engine's operator recorder), ``run.annotate``
+    (when set) turns the forward's output into graph annotations, and the graph capture receives
+    them (interface 1 of the brief)."""
     import torch
 
-    from ...cuts import CutSpy
-
     leaves = {name: t.detach().clone().requires_grad_(True) for name, t in run.points.items()}
-    spy = CutSpy(run.cell)
-    try:
-        with torch.enable_grad(), spy:
-            out = run.cell(dict(leaves))
-    except CellError as e:
-        if _is_numpy_conversion(e.original):
-            return MethodResult(
-                "autograd",
-                "failed",
-                f"autograd cannot follow NumPy code: {run.cell.describe(e.original).split(' raised ')[0]} converts a tensor "
-                "to a NumPy array; write sin(x) or torch.sin(x) instead of np.sin(x)",
-            )
-        return MethodResult("autograd", "failed", f"the cell failed under autograd: {e}")
-    run.cuts = spy.cuts
+    out = forward(run, leaves)
+    if isinstance(out, MethodResult):
+        return out
     names = list(leaves)
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
         grads = {n: np.zeros(tuple(leaves[n].shape)) for n in names}
         what = "a tensor without a graph" if isinstance(out, torch.Tensor) else f"a plain {type(out).__name__}"
         run.notes_after.append(f"autograd: the cell returns {what}, so to autograd f does not depend on the variables (gradient 0)")
         return MethodResult("autograd", "ok", gradient=grads, error={n: np.zeros_like(g) for n, g in grads.items()}, details={"nodes": 0})
-    capture = _capture(out, leaves)
+    if out.numel() != 1:
+        return MethodResult("autograd", "failed", f"the cell's value under autograd has shape {tuple(out.shape)}, not one number")
+    annotations = run.annotate(out, leaves) if getattr(run, "annotate", None) is not None else None
+    capture = _capture(out, leaves, annotations)
     try:
-        if capture is not None:
-            with capture:
-                raw = torch.autograd.grad(out, [leaves[n] for n in names], allow_unused=True)
-        else:
-            raw = torch.autograd.grad(out, [leaves[n] for n in names], allow_unused=True)
+        with capture if capture is not None else contextlib.nullcontext():
+            raw = torch.autograd.grad(out.reshape(()), [leaves[n] for n in names], allow_unused=True)
     except RuntimeError as e:
         return MethodResult("autograd", "failed", f"the backward pass raised: {str(e).splitlines()[0]}")
     if capture is not None:
@@ -69,14 +63,44 @@ def run(run, **_: Any) -> MethodResult:
     nodes = run.graph.count if run.graph is not None else 1
     scale = 8 * run.eps * math.sqrt(max(nodes, 1))
     error = {n: np.abs(g) * scale for n, g in grads.items()}
-    return MethodResult("autograd", "ok", gradient=grads, error=error, details={"nodes": nodes})
+    nan = [n for n, g in grads.items() if not np.all(np.isfinite(g))]
+    details = {"nodes": nodes}
+    if nan:
+        details["nonfinite"] = nan
+    return MethodResult("autograd", "ok", gradient=grads, error=error, details=details)
 
 
-def _capture(out: Any, leaves: Mapping[str, Any]):
+def forward(run, leaves: Mapping[str, Any]) -> Any:
+    """The cell under grad mode, watched for graph cuts; a MethodResult when it fails."""
+    import torch
+
+    from ...cuts import CutSpy
+
+    spy = CutSpy(run.cell)
+    contexts = [factory() for factory in run.forward_contexts] + [spy]
+    try:
+        with torch.enable_grad():
+            out = run(dict(leaves), contexts=contexts)
+    except CellError as e:
+        if _is_numpy_conversion(e.original):
+            return MethodResult(
+                "autograd",
+                "failed",
+                f"autograd cannot follow NumPy code: {run.cell.describe(e.original).split(' raised ')[0]} converts a tensor "
+                "to a NumPy array; write sin(x) or torch.sin(x) instead of np.sin(x)",
+            )
+        return MethodResult("autograd", "failed", f"the cell failed under autograd: {e}")
+    run.cuts = spy.cuts
+    return out
+
+
+def _capture(out: Any, leaves: Mapping[str, Any], annotations: Mapping[Any, tuple[str, str]] | None):
     try:
         from ...graph import capture_flow
     except ImportError:  # the graph module is optional while it is being built
         return None
+    if annotations:
+        return capture_flow(out, leaves, annotations=annotations)
     return capture_flow(out, leaves)
 
 

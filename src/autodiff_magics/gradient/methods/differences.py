@@ -29,12 +29,30 @@ def runner(scheme: str) -> Callable[..., MethodResult]:
             scheme,
             "ok",
             gradient=d.gradient,
-            error=d.error,
+            error=error_bound(run, d),
             evaluations=d.evaluations,
             step=d.relative_step,
-            details={"roundoff_share": d.roundoff_share},
+            details={"roundoff_share": d.roundoff_share, **({"noise": d.noise} if getattr(d, "noise", None) is not None else {})},
         )
 
     return runner
 
 
+
+
+def error_bound(run, d: Any) -> dict[str, np.ndarray]:
+    """The stated error bound per component: the differences' own estimate (×SAFETY unless the
+    differences say it is already a bound), plus round-off at the scale of f's intermediates.
+
+    ε·|f|/h underestimates round-off where f is small but its parts are not (``Σx² − 1`` at a
+    point on the unit circle): the parts' scale is taken as max(|f|, Σ|∂f/∂xᵢ·xᵢ|), or f's own
+    noise at the point when the differences measured it."""
+    from ...finite_differences import SAFETY
+
+    bound = getattr(d, "error_bound", None)
+    base = bound if bound is not None else {n: SAFETY * e for n, e in d.error.items()}
+    noise = getattr(d, "noise", None)
+    if noise is None:
+        parts = sum(float(np.nansum(np.abs(g * run.points[n].detach().cpu().double().numpy()))) for n, g in d.gradient.items())
+        noise = run.eps * max(abs(run.f0 or 0.0), parts if math.isfinite(parts) else 0.0)
+    return {n: base[n] + SAFETY * noise / np.maximum(np.abs(d.steps[n]), np.finfo(np.float64).tiny) for n in base}

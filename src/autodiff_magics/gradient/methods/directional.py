@@ -24,12 +24,15 @@ def run(run, step: float | None = None, directions: int = 3, seed: int = 0, **_:
     except InputError as e:
         return MethodResult("directional", "failed", str(e))
     run.directions = vs
+    from ...finite_differences import SAFETY
+
+    bounds = getattr(d, "error_bounds", None) or [SAFETY * e for e in d.errors]
     return MethodResult(
         "directional",
         "ok",
         evaluations=d.evaluations,
         step=d.step,
-        details={"directions": d.directions, "seed": seed, "differences": d.differences, "errors": d.errors},
+        details={"directions": d.directions, "seed": seed, "differences": d.differences, "errors": bounds},
     )
 
 
