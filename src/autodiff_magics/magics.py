@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import keyword
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -166,11 +167,47 @@ def _positive_int(text: str) -> int:
 
 
 def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if not n.isidentifier() or keyword.iskeyword(n)]
+    """Comma-separated variables: names, or paths into them (``model.fc.weight``, ``model[0].weight``)."""
+    if text.rstrip().endswith(","):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} ends with a comma: did you mean --wrt {text.rstrip().rstrip(',')},NAME with no space after the comma?"
+        )
+    names = [n.strip() for n in _split_commas(text) if n.strip()]
+    bad = [n for n in names if not _is_path(n)]
     if not names or bad:
-        raise argparse.ArgumentTypeError(f"expected comma-separated variable names, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated variable names (or paths such as model.fc.weight), got {text!r}")
     return names
+
+
+def _split_commas(text: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _is_path(text: str) -> bool:
+    """A name, optionally followed by .attribute and [constant index] steps."""
+    import ast
+
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return False
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Subscript):
+            index = node.slice
+            if not (isinstance(index, ast.Constant) or isinstance(index, ast.UnaryOp) and isinstance(index.operand, ast.Constant)):
+                return False
+        node = node.value
+    return isinstance(node, ast.Name) and not keyword.iskeyword(node.id)
 
 
 def _methods(text: str) -> list[str]:
@@ -213,6 +250,51 @@ def _as_usage_errors() -> Iterator[None]:
         yield
     except InputError as e:
         raise UsageError(str(e)) from None
+
+
+def _ends_with_comma(expr: str) -> bool:
+    """``1,`` (a tuple by accident), not ``(1,)`` or ``[1, 2]``."""
+    text = expr.strip()
+    return text.endswith(",") and not text.startswith(("(", "["))
+
+
+class _Progress:
+    """A one-line progress report for checks that take more than about a second: which method
+    runs and how many evaluations it has done; erased when the check ends."""
+
+    def __init__(self, after: float = 1.0) -> None:
+        import sys
+        import time
+
+        self._clock = time.perf_counter
+        self._start = self._clock()
+        self._after = after
+        self._stream = sys.stderr
+        self._shown = False
+        self._last = 0.0
+
+    def __call__(self, method: str, done: int, total: int) -> None:
+        now = self._clock()
+        if now - self._start < self._after or now - self._last < 0.2:
+            return
+        self._last = now
+        left = f", about {total - done:,} left" if total > done else ""
+        text = f"%%gradient: {method or 'evaluating'}, {done:,} evaluations of the cell{left}"
+        try:
+            self._stream.write("\r" + text.ljust(72)[:100])
+            self._stream.flush()
+            self._shown = True
+        except (OSError, ValueError):
+            pass
+
+    def close(self) -> None:
+        if self._shown:
+            try:
+                self._stream.write("\r" + " " * 100 + "\r")
+                self._stream.flush()
+            except (OSError, ValueError):
+                pass
+            self._shown = False
 
 
 @magics_class
@@ -276,6 +358,7 @@ class AutodiffMagics(Magics):
     @argument("--symbolic-limit", type=_positive_int, metavar="N", help="skip SymPy above N scalars (default 64)")
     @argument("--fd-limit", type=_positive_int, metavar="N", help="directional check instead of per-coordinate differences above N scalars (default 1000)")
     @argument("--study", action="store_true", help="add a step-size study: error against h for forward and central differences")
+    @argument("--points", type=_positive_int, metavar="K", help="also compare autograd with central differences at K random points around the point (seeded by --seed)")
     @cell_magic
     def gradient(self, line: str, cell: str):
         """Differentiate the cell's last expression by every method, side by side, with a verdict.
@@ -294,6 +377,9 @@ class AutodiffMagics(Magics):
         from .gradient import gradient as compute
 
         cell, quiet = strip_semicolon(cell)
+        spaced = re.search(r"--wrt[ =]+([\w.\[\]]+(?:,[\w.\[\]]+)*),\s+([A-Za-z_][\w.\[\]]*)(?=\s|$)", line)
+        if spaced and "=" not in spaced.group(2):
+            raise UsageError(f"--wrt {spaced.group(1)}, {spaced.group(2)}: did you mean --wrt {spaced.group(1)},{spaced.group(2)} (no space after the comma)?")
         args = parse(self.gradient, line)
         points: dict[str, Any] = {}
         sources: dict[str, str] = {}
@@ -301,7 +387,14 @@ class AutodiffMagics(Magics):
             name, sep, expr = item.partition("=")
             name = name.strip()
             if not sep or not expr.strip():
+                if not sep and item.isidentifier() and args.wrt:
+                    raise UsageError(f"expected NAME=EXPR, got {item!r}: did you mean --wrt {','.join(args.wrt)},{item} (no space after the comma)?")
                 raise UsageError(f"expected NAME=EXPR, got {item!r} (e.g. x=[1., 2., 3.])")
+            if _ends_with_comma(expr):
+                raise UsageError(
+                    f"{item!r} ends with a comma, which makes {name} a vector ({expr.strip()} is a tuple): "
+                    f"separate the assignments with spaces only, e.g. {name}={expr.strip().rstrip(',').strip()} y=2"
+                )
             if not name.isidentifier() or keyword.iskeyword(name):
                 raise UsageError(f"{name!r} is not a valid variable name (in {item!r})")
             if name in points:
@@ -311,9 +404,10 @@ class AutodiffMagics(Magics):
         for name in args.wrt or []:
             if name in points:
                 raise UsageError(f"variable {name!r} is given both as {name}=... and in --wrt")
-            if name not in self.shell.user_ns:
-                raise UsageError(f"--wrt: no variable named {name!r} in your namespace")
-            points[name] = self.shell.user_ns[name]
+            root = name.split(".")[0].split("[")[0].strip()
+            if root not in self.shell.user_ns:
+                raise UsageError(f"--wrt: no variable named {root!r} in your namespace")
+            points[name] = self.shell.user_ns[name] if name == root else self._eval(name, "--wrt")
             sources[name] = name
         if not points:
             raise UsageError("no variable to differentiate with respect to: give NAME=EXPR (e.g. %%gradient x=3.5) or --wrt NAME")
@@ -336,11 +430,25 @@ class AutodiffMagics(Magics):
                 fd_limit=args.fd_limit or settings.fd_limit,
                 study=args.study,
                 sources=sources,
+                points_around=args.points or 0,
+                silence=self._silent_display,
+                progress=_Progress() if cell.strip() else None,
             )
         return self._finish(report, quiet)
 
     def _settings(self) -> Settings:
         return from_object(self)
+
+    @contextmanager
+    def _silent_display(self) -> Iterator[None]:
+        """IPython's display() does nothing while the check re-runs the cell."""
+        pub = self.shell.display_pub
+        publish = pub.publish
+        pub.publish = lambda *a, **k: None
+        try:
+            yield
+        finally:
+            pub.publish = publish
 
     # -- %tensorinfo (issue: tensors) -------------------------------------------------------------
     # TENSORINFO-BEGIN

@@ -99,30 +99,52 @@ def gradient(
     notes: list[str] = []
     cell = CellFunction(f, namespace)
     run = Evaluation(cell, dt, eps, notes, namespace=namespace if isinstance(f, str) else None, silence=silence, forward_contexts=forward_contexts)
-    with run.guard():
-        points, originals = expand_modules(points, sources)
-        dev = pick_device(device, points)
-        tensors = {name: prepare(name, value, dt, dev, sources.get(name), notes) for name, value in points.items()}
-        variables = {name: Variable(name, tuple(t.shape), host(t), sources.get(name, name), dtype, str(t.device)) for name, t in tensors.items()}
-        run.set_points(tensors, originals)
-        if run.promote:
-            lower = sorted({str(o.dtype).replace("torch.", "") for o in originals.values() if o.dtype != dt})
-            notes.append(
-                f"your tensors are {', '.join(lower)}; checked on {dtype} copies (every lower-precision tensor the cell reaches is "
-                "promoted on the fly; your objects are unchanged; --dtype float32 checks in their own dtype)"
-            )
-        value = run.value()
-        planned = plan(methods, expect is not None, run.numel, symbolic_limit, fd_limit, points_around)
-        if progress is not None:
-            run.progress = lambda method, done: progress(method, done, 0)
-        results: dict[str, MethodResult] = {}
-        for name in planned:
-            results[name] = timed(name, lambda name=name: RUNNERS[name](run, step=step, expect=expect, namespace=namespace, directions=directions, seed=seed, points_around=points_around))
-        for name, reason in skipped(methods, run.numel, symbolic_limit, fd_limit).items():
-            results.setdefault(name, MethodResult(name, "skipped", reason))
-        reference = choose_reference(run, results)
-        verdict = compare(run, results, reference, rtol, atol, value)
-        study_result = step_study(run, results, reference, value, step) if study else None
+    try:
+        with run.guard():
+            report = _check(run, f, cell, points, sources, dt, dtype, device, notes, methods, step, rtol, atol, expect, namespace,
+                            directions, seed, symbolic_limit, fd_limit, study, points_around, progress)
+        report.notes = notes + run.notes_after  # the guard adds what it saw on the way out
+    finally:
+        close = getattr(progress, "close", None)
+        if close is not None:
+            close()
+    return report
+
+
+def _evaluations(planned: Sequence[str], n: int, directions: int, points_around: int) -> int:
+    """About how many times the methods will run the cell (for the progress line)."""
+    per = {"symbolic": 1, "autograd": 1, "central": 4 * n, "forward": 2 * n, "directional": 4 * directions, "points": 5 * points_around}
+    return sum(per.get(m, 0) for m in planned)
+
+
+def _check(run, f, cell, points, sources, dt, dtype, device, notes, methods, step, rtol, atol, expect, namespace,
+           directions, seed, symbolic_limit, fd_limit, study, points_around, progress) -> GradientReport:
+    points, originals = expand_modules(points, sources)
+    dev = pick_device(device, points)
+    tensors = {name: prepare(name, value, dt, dev, sources.get(name), notes) for name, value in points.items()}
+    variables = {name: Variable(name, tuple(t.shape), host(t), sources.get(name, name), dtype, str(t.device)) for name, t in tensors.items()}
+    run.set_points(tensors, originals)
+    if run.promote:
+        lower = sorted({str(o.dtype).replace("torch.", "") for o in originals.values() if o.dtype != dt})
+        notes.append(
+            f"your tensors are {', '.join(lower)}; checked on {dtype} copies (every lower-precision tensor the cell reaches is "
+            "promoted on the fly; your objects are unchanged; --dtype float32 checks in their own dtype)"
+        )
+    value = run.value()
+    planned = plan(methods, expect is not None, run.numel, symbolic_limit, fd_limit, points_around)
+    current = [""]
+    if progress is not None:
+        total = run.count + _evaluations(planned, run.numel, directions, points_around)
+        run.progress = lambda done: progress(current[0], done, total)
+    results: dict[str, MethodResult] = {}
+    for name in planned:
+        current[0] = name
+        results[name] = timed(name, lambda name=name: RUNNERS[name](run, step=step, expect=expect, namespace=namespace, directions=directions, seed=seed, points_around=points_around))
+    for name, reason in skipped(methods, run.numel, symbolic_limit, fd_limit).items():
+        results.setdefault(name, MethodResult(name, "skipped", reason))
+    reference = choose_reference(run, results)
+    verdict = compare(run, results, reference, rtol, atol, value)
+    study_result = step_study(run, results, reference, value, step) if study else None
     ordered = {m: results[m] for m in METHODS if m in results}
     return GradientReport(
         source=cell.source,

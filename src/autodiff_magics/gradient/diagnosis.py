@@ -107,7 +107,7 @@ def cancellation(c: Comparison) -> Finding | None:
         "cancellation",
         text + " Every floating-point method differentiates that rounded function, so their disagreement says nothing "
         "about your code: rewrite f to avoid the cancellation (e.g. 2·sin²(x/2) for 1 − cos x), or move the point.",
-        headline="f loses its digits to cancellation at this point: " + text.split(": ", 1)[-1].split(". ")[0] + ".",
+        headline="f loses its digits to cancellation at this point: " + text.split(": ", 1)[-1].rstrip("."),
         suspects=[m for m in ("autograd", "central", "forward") if m != c.reference and not c.per_method_ok.get(m, True)],
         blocks_agreement=True,
     )
@@ -245,7 +245,7 @@ def wrong_expect(c: Comparison) -> Finding | None:
 
 
 def autograd_odd_one_out(c: Comparison) -> Finding | None:
-    if not c.autograd_is_odd() or c.run.cuts or c.run.custom_functions or c.kinked():
+    if not c.autograd_is_odd() or c.run.cuts or c.run.custom_functions or c.kinked() or c.run.cancellation:
         return None
     source = getattr(c.run.cell, "source", "") or ""
     causes = [w for w, label in (("no_grad", "torch.no_grad"), (".data", ".data"), ("detach", ".detach()"), ("inference_mode", "torch.inference_mode"), ("set_grad_enabled", "torch.set_grad_enabled")) if w in source]

@@ -92,7 +92,7 @@ class Evaluation:
         self.custom_functions: list[str] = []
         self.directions: list[dict[str, Any]] = []
         self.user_modes: list[str] = []  # global modes the user had on that the check turned off
-        self.progress: Callable[[str, int], None] | None = None
+        self.progress: Callable[[int], None] | None = None  # hears the running count of evaluations
 
     # -- the cell's interface, so that the symbolic engine can run the cell through us ---------
 
@@ -162,15 +162,26 @@ class Evaluation:
     def __call__(self, variables: Mapping[str, Any], contexts: Sequence[Any] = ()) -> Any:
         """The cell's value at these variables, isolated; raises :class:`CellError` as the cell."""
         first = self.count == 0
+        variables = self._own_copies(variables, first)
+        with self._isolated(first, variables, contexts):
+            try:
+                return self.cell(variables)
+            finally:
+                if first:
+                    self._after_first(variables)
+
+    @contextmanager
+    def _isolated(self, first: bool, variables: Mapping[str, Any], contexts: Sequence[Any] = ()) -> Iterator[None]:
+        """One run of the cell: the same random draws, the user's tensors as before the first
+        run, silent unless it is the first, the user's tensors swapped for the variables."""
         self.count += 1
         if self.progress is not None:
-            self.progress("", self.count)
+            self.progress(self.count)
         state = getattr(self, "_state", None)
         if state is not None:
             state.common_random_numbers()
         if not first and self._writes is not None:
             self._writes.restore_before()
-        variables = self._own_copies(variables, first)
         with contextlib.ExitStack() as stack:
             if not first:
                 stack.enter_context(self._silenced())
@@ -182,11 +193,7 @@ class Evaluation:
                 stack.enter_context(c)
             if self._originals or self.promote:
                 stack.enter_context(_Substitution(self._originals, variables, self.dt if self.promote else None))
-            try:
-                return self.cell(variables)
-            finally:
-                if first:
-                    self._after_first(variables)
+            yield
 
     def _own_copies(self, variables: Mapping[str, Any], first: bool) -> dict[str, Any]:
         """Copies of the variables the cell may edit in place: all on the first run (to learn
@@ -238,7 +245,7 @@ class Evaluation:
         if self.random or self._originals:
             raise ValueError("the cell draws random numbers or reaches the variables through your objects: evaluated one by one")
         rows = next(iter(batched.values())).shape[0]
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), self._isolated(self.count == 0, batched):
             warnings.simplefilter("ignore")  # vmap's notes on slow fallbacks are ours, not the cell's
             out = vmap(lambda variables: self.cell(variables))(dict(batched))
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (rows,) or out.is_complex():
@@ -255,6 +262,10 @@ class Evaluation:
         except CellError as e:
             if _is_dtype_mismatch(e.original) and not self.promote and self.dt == torch.float64:
                 self.promote = True
+                if self._writes is not None:  # undo what the failed run wrote, then run again as the first
+                    self._writes.restore_before()
+                    self._writes = None
+                self.count = 0
                 self.notes.append(
                     "the cell mixes the float64 point with lower-precision tensors from your namespace (e.g. a float32 model): "
                     "checked with those promoted to float64 on the fly; your objects are unchanged"
@@ -360,7 +371,7 @@ class _GlobalState:
             user_modes.append("torch.inference_mode")
             self._inference_off = torch.inference_mode(False)
             self._inference_off.__enter__()
-        if not self.grad:
+        elif not self.grad:
             user_modes.append("grad mode off (torch.set_grad_enabled(False) or torch.no_grad)")
         if self.anomaly[0]:
             torch.autograd.set_detect_anomaly(False)

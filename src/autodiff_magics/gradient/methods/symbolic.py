@@ -36,9 +36,17 @@ def run(run, **_: Any) -> MethodResult:
         return MethodResult("symbolic", "failed", str(e))
     except RecursionError:
         return MethodResult("symbolic", "failed", "f's expression is nested too deeply for SymPy")
-    except (ValueError, TypeError, ArithmeticError, NotImplementedError, AttributeError) as e:
+    except ValueError as e:
+        if "derivative wrt" in str(e):
+            return MethodResult(
+                "symbolic", "skipped",
+                "f uses a piecewise-constant operation (floor, ceil, round, %, fmod, trunc or sign) that SymPy cannot "
+                "differentiate at a number; its derivative is 0 wherever it is defined",
+            )
+        return MethodResult("symbolic", "failed", f"SymPy cannot differentiate f here ({type(e).__name__}: {_first_line(e)})")
+    except (TypeError, ArithmeticError, NotImplementedError, AttributeError) as e:
         # SymPy's own refusals, e.g. "Can't calculate derivative wrt 13/10" for floor or %
-        return MethodResult("symbolic", "failed", f"SymPy cannot differentiate f here ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        return MethodResult("symbolic", "failed", f"SymPy cannot differentiate f here ({type(e).__name__}: {_first_line(e)})")
     run.symbolic_result = result
     if not all(np.all(np.isfinite(g)) for g in result.gradient.values()) and run.f0 is not None and math.isfinite(run.f0):
         return MethodResult("symbolic", "failed", "SymPy's gradient is not finite where the cell's f is")
@@ -101,3 +109,8 @@ def _fmt(x: float) -> str:
     from ...views.common import fmt_num
 
     return fmt_num(x)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
