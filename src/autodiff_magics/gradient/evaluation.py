@@ -367,6 +367,7 @@ class _GlobalState:
 
         if dt in (torch.float32, torch.float64):
             torch.set_default_dtype(dt)
+        torch.set_grad_enabled(True)  # autograd's run needs it; the evaluations turn it off themselves
         if self.inference:
             user_modes.append("torch.inference_mode")
             self._inference_off = torch.inference_mode(False)

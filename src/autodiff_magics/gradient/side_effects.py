@@ -23,6 +23,21 @@ _SKIP = {"In", "Out", "exit", "quit", "get_ipython"}
 _SMALL = 1000
 
 
+#: module buffers (running statistics, counters) are copied before the first run up to this size:
+#: some operators write them without saying so in their schema (native_batch_norm)
+BUFFER_BUDGET = 64 * 2**20
+
+
+def namespace_buffers(namespace: Mapping[str, Any] | None) -> list[Any]:
+    import torch
+
+    out: list[Any] = []
+    for name, value in list((namespace or {}).items()):
+        if not name.startswith("_") and isinstance(value, torch.nn.Module):
+            out.extend(value.buffers())
+    return out
+
+
 def namespace_tensors(namespace: Mapping[str, Any] | None) -> list[Any]:
     """The tensors the cell can reach by name: top-level tensors, modules' parameters and buffers,
     and tensors one level inside lists, tuples and dicts."""
@@ -64,18 +79,39 @@ class WriteWatch:
         self.filename = filename
         self.random_ops: list[str] = []
         self._by_storage: dict[int, list[Any]] = {}
+        self._versions: list[tuple[Any, int]] = []
         for t in namespace_tensors(namespace):
             key = _storage_key(t)
             if key is not None:
                 self._by_storage.setdefault(key, []).append(t)
+                self._versions.append((t, t._version))
         self._before: dict[int, list[tuple[Any, Any]]] = {}
+        buffers = namespace_buffers(namespace)
+        if buffers and sum(b.numel() * b.element_size() for b in buffers) <= BUFFER_BUDGET:
+            import torch
+
+            with torch.no_grad():
+                for b in buffers:
+                    key = _storage_key(b)
+                    if key is not None and key not in self._before:
+                        self._before[key] = [(u, u.detach().clone()) for u in self._by_storage.get(key, [b])]
         self._after: list[tuple[Any, Any]] = []
         self._dirty = False
         self._mode = None
 
     @property
     def written(self) -> list[Any]:
-        return [t for pairs in self._before.values() for t, _ in pairs]
+        """The namespace tensors the first run changed, that can be set back."""
+        import torch
+
+        changed = {id(t) for t, v in self._versions if t._version != v}
+        # some kernels (native_batch_norm's running statistics) write without bumping the version
+        return [t for pairs in self._before.values() for t, saved in pairs if id(t) in changed or not torch.equal(t, saved)]
+
+    def unrestorable(self) -> list[Any]:
+        """Changed by the first run, but with no copy from before it."""
+        copied = {id(t) for pairs in self._before.values() for t, _ in pairs}
+        return [t for t, v in self._versions if t._version != v and id(t) not in copied]
 
     def __enter__(self) -> WriteWatch:
         from torch.utils._python_dispatch import TorchDispatchMode
@@ -130,8 +166,10 @@ class WriteWatch:
     def remember_after_first(self) -> None:
         import torch
 
+        written = {id(t) for t in self.written}
+        self._before = {k: pairs for k, pairs in self._before.items() if any(id(t) in written for t, _ in pairs)}
         with torch.no_grad():
-            self._after = [(t, t.detach().clone()) for t in self.written]
+            self._after = [(t, t.detach().clone()) for pairs in self._before.values() for t, _ in pairs]
 
     def restore_before(self) -> None:
         """Before an extra run: the tensors as they were before the first."""

@@ -26,7 +26,8 @@ def run(run, step: float | None = None, directions: int = 3, seed: int = 0, **_:
     run.directions = vs
     from ...finite_differences import SAFETY
 
-    bounds = getattr(d, "error_bounds", None) or [SAFETY * e for e in d.errors]
+    # the new differences state bounds (and carry f's noise); the old ones state estimates
+    bounds = list(d.errors) if hasattr(d, "noise") else [SAFETY * e for e in d.errors]
     return MethodResult(
         "directional",
         "ok",
