@@ -110,7 +110,11 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
         suspects = sorted({d.method for d in c.disagreements}, key=METHODS.index)
     suspects += [m for m in c.inconclusive if m not in suspects]
     blocked = any(f.blocks_agreement for f in findings)
-    agree = not c.disagreements and not c.inconclusive and math.isfinite(value) and not blocked
+    # a method that cannot resolve the gradient does not vote (and is named): agreement needs
+    # at least one other method that resolves it, when any other ran
+    voters = [n for n, ok in c.per_method_ok.items() if n not in c.inconclusive and n != "expect"]
+    others_ran = any(n != "expect" for n in c.per_method_ok)
+    agree = not c.disagreements and math.isfinite(value) and not blocked and (bool(voters) or not others_ran)
     return Verdict(headline, explanations, c.disagreements, tolerance_text, suspects, agree, findings)
 
 
@@ -118,11 +122,16 @@ def _default_headline(c: Comparison) -> str:
     compared = [n for n, m in c.results.items() if m.status == "ok"]
     if not math.isfinite(c.value):
         return f"f is {_fmt(c.value)} at the point: no gradient there is meaningful."
-    if not c.disagreements and c.inconclusive:
+    voters = [n for n in compared if n not in c.inconclusive]
+    if not c.disagreements and c.inconclusive and len(voters) < 2:
         return f"Inconclusive: {_join(c.inconclusive)} cannot resolve the gradient at this step and dtype."
     if not c.disagreements:
-        others = [n for n in compared if n != c.reference]
-        return f"All {len(compared)} methods agree (reference: {c.reference})." if others else f"Only {c.reference} ran: nothing to cross-check."
+        others = [n for n in voters if n != c.reference]
+        if not others:
+            return f"Only {c.reference} ran: nothing to cross-check."
+        lead = f"All {len(voters)} methods agree" if not c.inconclusive else f"{_join(voters)} agree"
+        tail = f"; {_join(c.inconclusive)} cannot resolve the gradient here (inconclusive)" if c.inconclusive else ""
+        return f"{lead} (reference: {c.reference}){tail}."
     bad_methods = sorted({d.method for d in c.disagreements}, key=METHODS.index)
     places = sorted({d.label() for d in c.disagreements})
     where = f"at {', '.join(places[:4])}{' and more' if len(places) > 4 else ''}"

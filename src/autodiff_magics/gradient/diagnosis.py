@@ -225,6 +225,8 @@ def inconclusive(c: Comparison) -> Finding | None:
     texts = []
     for name in c.inconclusive:
         m = c.results[name]
+        if m.gradient is None:
+            continue
         step = f" with a step of {m.step:.2g}·max(1, |xᵢ|)" if m.step else ""
         why = " (dominated by round-off, about ε·|f|/h)" if m.details.get("roundoff_share", 0) > 0.5 else ""
         texts.append(

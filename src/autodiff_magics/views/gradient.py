@@ -92,7 +92,20 @@ def _method_rows(report) -> list[list[str]]:
 
 
 def _not_run(report) -> list[str]:
-    return [f"{name} {m.status}: {m.reason}" for name, m in report.methods.items() if m.status != "ok"]
+    lines = [f"{name} {m.status}: {m.reason}" for name, m in report.methods.items() if m.status != "ok"]
+    points = report.methods.get("points")
+    if points is not None and points.status == "ok":
+        d = points.details
+        skipped = f", {d['skipped']} skipped where f is not finite" if d.get("skipped") else ""
+        if d.get("bad"):
+            first = d["bad"][0]
+            lines.append(
+                f"points: autograd and central differences disagree at {len(d['bad'])} of {d['compared']} random points around the point "
+                f"(seed {d['seed']}{skipped}); first at {first['at']}: g·v {fmt_num(first['autograd'])} vs {fmt_num(first['central'])}"
+            )
+        else:
+            lines.append(f"points: autograd and central differences agree at all {d['compared']} random points around the point (seed {d['seed']}{skipped})")
+    return lines
 
 
 def _directional_rows(report) -> list[list[str]]:
