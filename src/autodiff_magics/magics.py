@@ -8,6 +8,7 @@ Nothing heavy is imported at module level: loading the extension must cost nothi
 from __future__ import annotations
 
 import argparse
+import functools
 import keyword
 import re
 from collections.abc import Callable, Iterator
@@ -252,6 +253,11 @@ def _as_usage_errors() -> Iterator[None]:
         raise UsageError(str(e)) from None
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(expr: str) -> Any:
+    return compile(expr, "<magic argument>", "eval")
+
+
 def _ends_with_comma(expr: str) -> bool:
     """``1,`` (a tuple by accident), not ``(1,)`` or ``[1, 2]``."""
     text = expr.strip()
@@ -324,7 +330,7 @@ class AutodiffMagics(Magics):
     def _eval(self, expr: str, what: str = "") -> Any:
         """Evaluate one expression in the user's namespace; failures become one sentence."""
         try:
-            return eval(compile(expr, "<magic argument>", "eval"), self.shell.user_ns)
+            return eval(_compiled(expr), self.shell.user_ns)
         except SyntaxError as e:
             raise UsageError(f"{what or 'expression'} {expr!r} is not valid Python: {e.msg}") from None
         except Exception as e:
@@ -380,7 +386,7 @@ class AutodiffMagics(Magics):
         spaced = re.search(r"--wrt[ =]+([\w.\[\]]+(?:,[\w.\[\]]+)*),\s+([A-Za-z_][\w.\[\]]*)(?=\s|$)", line)
         if spaced and "=" not in spaced.group(2):
             raise UsageError(f"--wrt {spaced.group(1)}, {spaced.group(2)}: did you mean --wrt {spaced.group(1)},{spaced.group(2)} (no space after the comma)?")
-        args = parse(self.gradient, line)
+        args = self._parsed_gradient_line(line)
         points: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for item in args.assignments:
@@ -414,7 +420,7 @@ class AutodiffMagics(Magics):
         settings = self._settings()
         with _as_usage_errors():
             report = compute(
-                self.shell.transform_cell(cell) if cell.strip() else cell,
+                self._transformed(cell) if cell.strip() else cell,
                 at=points,
                 namespace=self.shell.user_ns,
                 methods=args.methods,
@@ -438,6 +444,28 @@ class AutodiffMagics(Magics):
 
     def _settings(self) -> Settings:
         return from_object(self)
+
+    def _parsed_gradient_line(self, line: str) -> argparse.Namespace:
+        """The parsed line, kept for the next run of the same line (a re-run cell costs no parsing)."""
+        cache = self.__dict__.setdefault("_gradient_lines", {})
+        args = cache.get(line)
+        if args is None:
+            args = parse(self.gradient, line)
+            if len(cache) > 256:
+                cache.clear()
+            cache[line] = args
+        return argparse.Namespace(**vars(args))
+
+    def _transformed(self, cell: str) -> str:
+        """IPython's transformation of the cell (%magics, !shell...), kept per distinct cell."""
+        cache = self.__dict__.setdefault("_transformed_cells", {})
+        out = cache.get(cell)
+        if out is None:
+            out = self.shell.transform_cell(cell)
+            if len(cache) > 256:
+                cache.clear()
+            cache[cell] = out
+        return out
 
     @contextmanager
     def _silent_display(self) -> Iterator[None]:

@@ -178,7 +178,7 @@ class Evaluation:
         if self.progress is not None:
             self.progress(self.count)
         state = getattr(self, "_state", None)
-        if state is not None:
+        if state is not None and (first or self._may_draw()):
             state.common_random_numbers()
         if not first and self._writes is not None:
             self._writes.restore_before()
@@ -194,6 +194,17 @@ class Evaluation:
             if self._originals or self.promote:
                 stack.enter_context(_Substitution(self._originals, variables, self.dt if self.promote else None))
             yield
+
+    def _may_draw(self) -> bool:
+        """Whether the cell may draw random numbers (torch draws seen on the first run, or a
+        source that mentions Python's or NumPy's generators): only then do the generators need
+        setting back before each run (they are set back after the check in any case)."""
+        if self.random_lines or self.cell.callable is not None or self._state.reseed:
+            return True
+        draws = getattr(self, "_mentions_random", None)
+        if draws is None:
+            draws = self._mentions_random = any(w in self.cell.source.lower() for w in _RANDOM_WORDS)
+        return draws
 
     def _own_copies(self, variables: Mapping[str, Any], first: bool) -> dict[str, Any]:
         """Copies of the variables the cell may edit in place: all on the first run (to learn
