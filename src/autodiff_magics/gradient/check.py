@@ -25,6 +25,7 @@ from .comparison import choose_reference, compare
 from .comparison import study as step_study
 from .evaluation import Evaluation
 from .methods import RUNNERS, plan, skipped, timed
+from .methods.symbolic import join_autograd
 from .point import expand_modules, host, pick_device, prepare
 from .report import METHODS, GradientReport, MethodResult, Variable
 
@@ -136,6 +137,8 @@ def _check(run, f, cell, points, sources, dt, dtype, device, notes, methods, ste
     if progress is not None:
         total = run.count + _evaluations(planned, run.numel, directions, points_around)
         run.progress = lambda done: progress(current[0], done, total)
+    if "symbolic" in planned and "autograd" in planned and join_autograd(run):
+        planned = ["autograd"] + [m for m in planned if m != "autograd"]  # symbolic replays autograd's record
     results: dict[str, MethodResult] = {}
     for name in planned:
         current[0] = name

@@ -62,7 +62,8 @@ def timed(name: str, fn: Callable[[], MethodResult]) -> MethodResult:
     except Exception as e:  # noqa: BLE001 - a method's failure is a row of the report, never a traceback
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         result = MethodResult(name, "failed", f"{name} raised {type(e).__name__}" + (f": {first}" if first else ""))
-    result.seconds = time.perf_counter() - start
+    if result.seconds is None:  # a row computed inside another method's run keeps its own time
+        result.seconds = time.perf_counter() - start
     return result
 
 

@@ -70,14 +70,18 @@ def run(run, **_: Any) -> MethodResult:
     return MethodResult("autograd", "ok", gradient=grads, error=error, details=details)
 
 
-def forward(run, leaves: Mapping[str, Any]) -> Any:
-    """The cell under grad mode, watched for graph cuts; a MethodResult when it fails."""
+def forward(run, leaves: Mapping[str, Any], recorded: bool = True) -> Any:
+    """The cell under grad mode, watched for graph cuts; a MethodResult when it fails.
+
+    ``run.forward_contexts`` are factories ``factory(leaves) -> context manager`` entered around
+    the run (the symbolic engine's operator recorder, when it has one); ``recorded=False`` (the
+    --points runs) leaves them out."""
     import torch
 
     from ...cuts import CutSpy
 
     spy = CutSpy(run.cell)
-    contexts = [factory() for factory in run.forward_contexts] + [spy]
+    contexts = ([factory(leaves) for factory in run.forward_contexts] if recorded else []) + [spy]
     try:
         with torch.enable_grad():
             out = run(dict(leaves), contexts=contexts)

@@ -32,7 +32,7 @@ def run(run, step: float | None = None, seed: int = 0, points_around: int = 0, *
             noise = torch.randn(tuple(x.shape), generator=generator, dtype=torch.float64)
             at[name] = (x.detach().cpu().double() + noise * x.detach().cpu().double().abs().clamp(min=1.0)).to(x.device, x.dtype)
         leaves = {n: t.clone().requires_grad_(True) for n, t in at.items()}
-        out = forward(run, leaves)
+        out = forward(run, leaves, recorded=False)
         evaluations += 1
         if isinstance(out, MethodResult) or not isinstance(out, torch.Tensor) or out.numel() != 1 or not out.requires_grad:
             skipped += 1

@@ -18,14 +18,60 @@ from ..report import SymbolicSummary, strings
 
 def run(run, **_: Any) -> MethodResult:
     """SymPy traces the cell (through the evaluation, so silently and with the same random
-    draws); it votes only if its f equals the cell's f at the point."""
+    draws); it votes only if its f equals the cell's f at the point. When autograd's forward
+    was recorded (see :func:`join_autograd`), the record is replayed instead of running f again."""
+    done = getattr(run, "symbolic_from_record", None)
+    if done is not None:
+        return done
+    return _run(run, None)
+
+
+def join_autograd(run) -> bool:
+    """Record autograd's forward for the symbolic engine, when the engine can replay a record
+    (interface 2): the record is replayed on symbols right after that forward, and the replay's
+    annotations (autograd node → expression, value) go to the graph capture (interface 1).
+    Returns whether the symbolic row will come from that record."""
+    try:
+        from ... import symbolic as engine
+
+        record_operators = engine.record_operators
+    except (ImportError, AttributeError):
+        return False
+    recorder: dict[str, Any] = {}
+
+    def factory(leaves: Mapping[str, Any]) -> Any:
+        recorder["record"] = record_operators(dict(leaves))
+        return recorder["record"]
+
+    def annotate(out: Any, leaves: Mapping[str, Any]) -> Any:
+        record = recorder.pop("record", None)
+        if record is None:
+            return None
+        import time
+
+        start = time.perf_counter()
+        try:
+            record.finish(out)
+            result = _run(run, record)
+        except Exception as e:  # noqa: BLE001 - the symbolic row says why; autograd goes on
+            result = MethodResult("symbolic", "failed", f"SymPy could not replay the recorded run: {_first_line(e)}")
+        result.seconds = time.perf_counter() - start
+        run.symbolic_from_record = result
+        return getattr(run.symbolic_result, "annotations", None) if result.status == "ok" else None
+
+    run.forward_contexts.append(factory)
+    run.annotate = annotate
+    return True
+
+
+def _run(run, record: Any) -> MethodResult:
     try:
         from ...symbolic import SymbolicUnsupported, trace_and_differentiate
     except ImportError as e:  # pragma: no cover - sympy is a dependency
         return MethodResult("symbolic", "failed", f"SymPy is not available: {e}")
     points = {name: host(t) for name, t in run.points.items()}
     try:
-        result = trace_and_differentiate(run, points)
+        result = trace_and_differentiate(run, points) if record is None else trace_and_differentiate(run, points, record=record)
     except CellError as e:
         if isinstance(e.original, SymbolicUnsupported):
             where = run.cell.describe(e.original)
