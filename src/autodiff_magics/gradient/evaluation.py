@@ -162,18 +162,20 @@ class Evaluation:
     def __call__(self, variables: Mapping[str, Any], contexts: Sequence[Any] = ()) -> Any:
         """The cell's value at these variables, isolated; raises :class:`CellError` as the cell."""
         first = self.count == 0
-        variables = self._own_copies(variables, first)
-        with self._isolated(first, variables, contexts):
-            try:
-                return self.cell(variables)
-            finally:
-                if first:
-                    self._after_first(variables)
+        with self._isolated(first, contexts):
+            # the copies are made inside the contexts, so that a recorder sees them made
+            variables = self._own_copies(variables, first)
+            with self._substituted(variables):
+                try:
+                    return self.cell(variables)
+                finally:
+                    if first:
+                        self._after_first(variables)
 
     @contextmanager
-    def _isolated(self, first: bool, variables: Mapping[str, Any], contexts: Sequence[Any] = ()) -> Iterator[None]:
+    def _isolated(self, first: bool, contexts: Sequence[Any] = ()) -> Iterator[None]:
         """One run of the cell: the same random draws, the user's tensors as before the first
-        run, silent unless it is the first, the user's tensors swapped for the variables."""
+        run, silent unless it is the first."""
         self.count += 1
         if self.progress is not None:
             self.progress(self.count)
@@ -191,9 +193,13 @@ class Evaluation:
                 self._writes = stack.enter_context(WriteWatch(self.namespace, self.filename))
             for c in contexts:
                 stack.enter_context(c)
-            if self._originals or self.promote:
-                stack.enter_context(_Substitution(self._originals, variables, self.dt if self.promote else None))
             yield
+
+    def _substituted(self, variables: Mapping[str, Any]) -> Any:
+        """The user's tensors swapped for these variables wherever the cell reaches them."""
+        if self._originals or self.promote:
+            return _Substitution(self._originals, variables, self.dt if self.promote else None)
+        return contextlib.nullcontext()
 
     def _may_draw(self) -> bool:
         """Whether the cell may draw random numbers (torch draws seen on the first run, or a
@@ -256,7 +262,7 @@ class Evaluation:
         if self.random or self._originals:
             raise ValueError("the cell draws random numbers or reaches the variables through your objects: evaluated one by one")
         rows = next(iter(batched.values())).shape[0]
-        with torch.no_grad(), warnings.catch_warnings(), self._isolated(self.count == 0, batched):
+        with torch.no_grad(), warnings.catch_warnings(), self._isolated(self.count == 0), self._substituted(batched):
             warnings.simplefilter("ignore")  # vmap's notes on slow fallbacks are ours, not the cell's
             out = vmap(lambda variables: self.cell(variables))(dict(batched))
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (rows,) or out.is_complex():
