@@ -65,9 +65,9 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
     )
     c = Comparison(run=run, results=results, reference=reference, value=value, gscale=gscale)
     # the size a bound must resolve: the gradient, but not below what is zero at f's scale (a
-    # gradient of 1e-14 where f is 3 is round-off, and "0 ± 1e-12" agrees with it)
+    # gradient of 1e-14 where f is 3 is round-off, and "0 ± 1e-9" agrees with it)
     top = max((float(t.detach().abs().max()) for t in run.points.values() if t.numel()), default=0.0)
-    resolution = max(gscale, 1e-8 * abs(value) / max(1.0, top) if math.isfinite(value) else 0.0, np.finfo(np.float64).tiny)
+    resolution = max(gscale, 1e-6 * abs(value) / max(1.0, top) if math.isfinite(value) else 0.0, np.finfo(np.float64).tiny)
     for name, m in results.items():
         if name == reference or m.status != "ok":
             continue
