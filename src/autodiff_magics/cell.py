@@ -19,7 +19,7 @@ from typing import Any
 from .errors import InputError
 from .functions import NAMES
 
-__all__ = ["CellFunction", "CellError"]
+__all__ = ["CellFunction", "CellError", "cell_line"]
 
 _LIBRARY_MODULES = ("math", "numpy", "torch", "sympy", "cmath", "builtins")
 
@@ -83,6 +83,18 @@ class CellFunction:
             return f"the cell raised {message}"
         text = self.lines[line_no - 1].strip() if 0 < line_no <= len(self.lines) else ""
         return f"line {line_no} of the cell ({text!r}) raised {message}"
+
+
+def cell_line(filename: str | None, depth: int = 2) -> int | None:
+    """The line of the cell being run, found on the call stack (None outside the cell)."""
+    import sys
+
+    frame = sys._getframe(depth)
+    while frame is not None:
+        if frame.f_code.co_filename == filename:
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
 
 
 def _hint(error: BaseException) -> str:

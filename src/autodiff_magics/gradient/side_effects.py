@@ -10,12 +10,13 @@ attributes) cheaply, by identity and length, to restore or name what the extra r
 
 from __future__ import annotations
 
-import sys
 import types
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from ..cell import cell_line
 
 __all__ = ["WriteWatch", "NamespaceWatch", "namespace_tensors"]
 
@@ -138,7 +139,7 @@ class WriteWatch:
 
         if torch.Tag.nondeterministic_seeded in func.tags:
             name = func._schema.name.split("::")[-1].removeprefix("native_").rstrip("_")
-            line = self._cell_line()
+            line = cell_line(self.filename, 3)
             label = f"line {line}: {name}" if line else name
             if label not in self.random_ops:
                 self.random_ops.append(label)
@@ -154,14 +155,6 @@ class WriteWatch:
                     if key in self._by_storage and key not in self._before:
                         with torch.no_grad():
                             self._before[key] = [(u, u.detach().clone()) for u in self._by_storage[key]]
-
-    def _cell_line(self) -> int | None:
-        frame = sys._getframe(2)
-        while frame is not None:
-            if frame.f_code.co_filename == self.filename:
-                return frame.f_lineno
-            frame = frame.f_back
-        return None
 
     def remember_after_first(self) -> None:
         import torch
