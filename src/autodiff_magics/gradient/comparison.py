@@ -126,7 +126,7 @@ def _default_headline(c: Comparison) -> str:
     compared = [n for n, m in c.results.items() if m.status == "ok"]
     if not math.isfinite(c.value):
         return f"f is {_fmt(c.value)} at the point: no gradient there is meaningful."
-    voters = [n for n in compared if n not in c.inconclusive]
+    voters = sorted((n for n in compared if n not in c.inconclusive), key=METHODS.index)
     if not c.disagreements and c.inconclusive and len(voters) < 2:
         return f"Inconclusive: {_join(c.inconclusive)} cannot resolve the gradient at this step and dtype."
     if not c.disagreements:

@@ -26,7 +26,6 @@ def runner(scheme: str) -> Callable[..., MethodResult]:
         if scheme == "central":
             run.fd_kinks = d.kinks
         run.notes_after.extend(n for n in getattr(d, "notes", []) if n not in run.notes_after)
-        _cancellation_from_noise(run, d)
         return MethodResult(
             scheme,
             "ok",
@@ -60,15 +59,3 @@ def error_bound(run, d: Any) -> dict[str, np.ndarray]:
         parts = sum(float(np.nansum(np.abs(g * run.points[n].detach().cpu().double().numpy()))) for n, g in d.gradient.items())
         noise = run.eps * max(abs(run.f0 or 0.0), parts if math.isfinite(parts) else 0.0)
     return {n: base[n] + SAFETY * noise / np.maximum(np.abs(d.steps[n]), np.finfo(np.float64).tiny) for n in base}
-
-
-def _cancellation_from_noise(run, d: Any) -> None:
-    """Where SymPy cannot say it, f's measured noise can: noise ≫ ε·|f| means lost digits."""
-    noise, scale = getattr(d, "noise", None), getattr(d, "f_scale", None)
-    if not noise or not scale or run.cancellation or not math.isfinite(noise):
-        return
-    if noise > 1e6 * run.eps * scale and noise > 1e-3 * abs(run.f0 or 0.0):
-        run.cancellation = (
-            f"f loses its digits to cancellation at this point: one evaluation of f in {str(run.dt).replace('torch.', '')} "
-            f"is off by about {noise:.2g} from the smooth function, where |f| is {abs(run.f0 or 0.0):.2g}."
-        )
