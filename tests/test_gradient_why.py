@@ -362,3 +362,35 @@ def test_ctrl_c_twice_leaves_no_mode_behind(shell):
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     shell.user_ns.pop("interrupt")
     assert_same_state(before, state(shell))
+
+
+def test_progress_names_the_method_and_counts_evaluations():
+    import autodiff_magics as adm
+
+    heard = []
+    adm.gradient("(x**3).sum()", x=[1.0, 2.0, 3.0], progress=lambda m, done, total: heard.append((m, done, total)))
+    methods = [m for m, _, _ in heard]
+    assert {"symbolic", "autograd", "central", "forward"} <= set(methods)
+    assert [d for _, d, _ in heard] == sorted(d for _, d, _ in heard)  # counts only grow
+    assert all(total >= 20 for _, _, total in heard)
+
+
+def test_progress_line_and_widget_leave_nothing_behind():
+    import io
+
+    from autodiff_magics.views.gradient import Progress
+
+    line = Progress(after=0.0)
+    line._stream = io.StringIO()
+    line("central", 3, 10)
+    assert "%%gradient: central, 3 evaluations of the cell, about 7 left" in line._stream.getvalue()
+    line.close()
+    assert line._stream.getvalue().endswith(" " * 100 + "\r")
+    published = []
+    bar = Progress(publish=lambda data, metadata: published.append(data), after=0.0)
+    bar("forward", 4, 9)
+    widget = bar._widget
+    assert widget.children[0].value == 4 and widget.children[0].max == 9 and "forward" in widget.children[1].value
+    bar.close()
+    assert len(published) == 1 and "application/vnd.jupyter.widget-view+json" in published[0]
+    assert widget.comm is None  # closed: the frontend removes it

@@ -264,45 +264,6 @@ def _ends_with_comma(expr: str) -> bool:
     return text.endswith(",") and not text.startswith(("(", "["))
 
 
-class _Progress:
-    """A one-line progress report for checks that take more than about a second: which method
-    runs and how many evaluations it has done; erased when the check ends."""
-
-    def __init__(self, after: float = 1.0) -> None:
-        import sys
-        import time
-
-        self._clock = time.perf_counter
-        self._start = self._clock()
-        self._after = after
-        self._stream = sys.stderr
-        self._shown = False
-        self._last = 0.0
-
-    def __call__(self, method: str, done: int, total: int) -> None:
-        now = self._clock()
-        if now - self._start < self._after or now - self._last < 0.2:
-            return
-        self._last = now
-        left = f", about {total - done:,} left" if total > done else ""
-        text = f"%%gradient: {method or 'evaluating'}, {done:,} evaluations of the cell{left}"
-        try:
-            self._stream.write("\r" + text.ljust(72)[:100])
-            self._stream.flush()
-            self._shown = True
-        except (OSError, ValueError):
-            pass
-
-    def close(self) -> None:
-        if self._shown:
-            try:
-                self._stream.write("\r" + " " * 100 + "\r")
-                self._stream.flush()
-            except (OSError, ValueError):
-                pass
-            self._shown = False
-
-
 @magics_class
 class AutodiffMagics(Magics):
     """The magics of autodiff-magics; settings are configurable with ``%config AutodiffMagics``."""
@@ -438,12 +399,19 @@ class AutodiffMagics(Magics):
                 sources=sources,
                 points_around=args.points or 0,
                 silence=self._silent_display,
-                progress=_Progress() if cell.strip() else None,
+                progress=self._progress() if cell.strip() else None,
             )
         return self._finish(report, quiet)
 
     def _settings(self) -> Settings:
         return from_object(self)
+
+    def _progress(self) -> Any:
+        """Progress for a slow check: a widget in a notebook kernel, a text line elsewhere."""
+        from .views.gradient import Progress
+
+        kernel = type(self.shell).__name__ == "ZMQInteractiveShell" and self.widgets
+        return Progress(publish=self.shell.display_pub.publish if kernel else None)
 
     def _parsed_gradient_line(self, line: str) -> argparse.Namespace:
         """The parsed line, kept for the next run of the same line (a re-run cell costs no parsing)."""

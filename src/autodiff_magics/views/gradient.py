@@ -373,3 +373,64 @@ def to_widget(report):
     children.append(accordion)
     return w.VBox(children)
 
+
+
+# -- progress of a slow check ----------------------------------------------------------------------
+
+
+class Progress:
+    """Which method runs and how many evaluations it has done, for checks over about a second:
+    an ipywidgets bar when ``publish`` (a display publisher captured before the check silences
+    displays) is given, else one text line on stderr; nothing is left behind when it closes."""
+
+    def __init__(self, publish: Any = None, after: float = 1.0) -> None:
+        import sys
+        import time
+
+        self._clock = time.perf_counter
+        self._start = self._clock()
+        self._after = after
+        self._stream = sys.stderr
+        self._publish = publish
+        self._widget = None
+        self._shown = False
+        self._last = 0.0
+
+    def __call__(self, method: str, done: int, total: int) -> None:
+        now = self._clock()
+        if now - self._start < self._after or now - self._last < 0.2:
+            return
+        self._last = now
+        left = f", about {total - done:,} left" if total > done else ""
+        text = f"%%gradient: {method or 'evaluating'}, {done:,} evaluations of the cell{left}"
+        if self._publish is not None:
+            self._show_widget(text, done, total)
+            return
+        try:
+            self._stream.write("\r" + text.ljust(72)[:100])
+            self._stream.flush()
+            self._shown = True
+        except (OSError, ValueError):
+            pass
+
+    def _show_widget(self, text: str, done: int, total: int) -> None:
+        import ipywidgets as w
+
+        if self._widget is None:
+            self._widget = w.HBox([w.IntProgress(min=0, max=max(total, 1)), w.Label()])
+            bundle = self._widget._repr_mimebundle_()
+            self._publish(data=bundle, metadata={})
+        bar, label = self._widget.children
+        bar.max, bar.value, label.value = max(total, done, 1), min(done, max(total, done)), text
+
+    def close(self) -> None:
+        if self._widget is not None:
+            self._widget.close()  # the frontend removes a closed widget's view
+            self._widget = None
+        if self._shown:
+            try:
+                self._stream.write("\r" + " " * 100 + "\r")
+                self._stream.flush()
+            except (OSError, ValueError):
+                pass
+            self._shown = False
