@@ -394,3 +394,13 @@ def test_progress_line_and_widget_leave_nothing_behind():
     bar.close()
     assert len(published) == 1 and "application/vnd.jupyter.widget-view+json" in published[0]
     assert widget.comm is None  # closed: the frontend removes it
+
+
+def test_a_wrong_vmap_batch_is_never_agreement(shell):
+    r, _ = gradient(shell, "x=2.0", "torch.roll(x, 10) * 1.25")
+    assert float(r.gradient["x"]) == 1.25
+    central = r.methods["central"]
+    if r.agree:  # the batch was checked against plain evaluations and dropped
+        assert abs(float(central.gradient["x"]) - 1.25) <= float(central.error["x"])
+    else:
+        assert "central" in r.suspects
