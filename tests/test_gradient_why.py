@@ -334,7 +334,7 @@ def test_did_you_mean_hints(shell):
 
 
 def test_ctrl_c_twice_leaves_no_mode_behind(shell):
-    from autodiff_magics.gradient import evaluation
+    from autodiff_magics.gradient import global_state as evaluation
 
     before = state(shell)
     calls = []
@@ -346,7 +346,7 @@ def test_ctrl_c_twice_leaves_no_mode_behind(shell):
         return v
 
     shell.user_ns["interrupt"] = interrupt
-    original = evaluation._GlobalState.restore
+    original = evaluation.GlobalState.restore
 
     def restore_interrupted_once(self, _seen=[]):
         if not _seen:
@@ -354,11 +354,11 @@ def test_ctrl_c_twice_leaves_no_mode_behind(shell):
             raise KeyboardInterrupt  # a second Ctrl-C arrives during the clean-up
         original(self)
 
-    evaluation._GlobalState.restore = restore_interrupted_once
+    evaluation.GlobalState.restore = restore_interrupted_once
     try:
         result, _ = run(shell, "%%gradient x=[1., 2.]\n(interrupt(x) ** 2).sum()")
     finally:
-        evaluation._GlobalState.restore = original
+        evaluation.GlobalState.restore = original
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     shell.user_ns.pop("interrupt")
     assert_same_state(before, state(shell))

@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import random
-import signal
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 
 from ..cell import CellError, CellFunction
 from ..errors import InputError
+from .global_state import GlobalState, restore_uninterrupted
 from .side_effects import NamespaceWatch, WriteWatch
+from .substitution import Substitution
 from .values import scalar
 
 __all__ = ["Evaluation", "scalar"]
@@ -131,7 +129,7 @@ class Evaluation:
 
         The cell runs dozens of times: its warnings are collected and reported once each, as
         notes, instead of printed on every run (library deprecation chatter is dropped)."""
-        state = _GlobalState.save()
+        state = GlobalState.save()
         self._state = state
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -139,7 +137,7 @@ class Evaluation:
                 state.enter(self.dt, self.user_modes)
                 yield
             finally:
-                _restore_uninterrupted(lambda: self._finish(state))
+                restore_uninterrupted(lambda: self._finish(state))
         seen: list[str] = []
         for w in caught:
             if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
@@ -149,7 +147,7 @@ class Evaluation:
                 seen.append(text)
         self.notes_after.extend(seen[:3])
 
-    def _finish(self, state: _GlobalState) -> None:
+    def _finish(self, state: GlobalState) -> None:
         if self._writes is not None:
             self._writes.leave_as_after_first()
         if self._objects is not None:
@@ -198,7 +196,7 @@ class Evaluation:
     def _substituted(self, variables: Mapping[str, Any]) -> Any:
         """The user's tensors swapped for these variables wherever the cell reaches them."""
         if self._originals or self.promote:
-            return _Substitution(self._originals, variables, self.dt if self.promote else None)
+            return Substitution(self._originals, variables, self.dt if self.promote else None)
         return contextlib.nullcontext()
 
     def _may_draw(self) -> bool:
@@ -315,143 +313,3 @@ def _is_dtype_mismatch(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and (
         "must have the same dtype" in text or "expected scalar type" in text.lower() or "dtype" in text and "same" in text
     )
-
-
-class _Substitution:
-    """A torch function mode that swaps the user's tensors for the evaluation's, by identity,
-    and (when asked) promotes lower-precision floating tensors to the check's dtype."""
-
-    def __init__(self, originals: Mapping[int, tuple[Any, str]], variables: Mapping[str, Any], promote_to: Any) -> None:
-        from torch.overrides import TorchFunctionMode
-
-        swap = {key: variables[name] for key, (_, name) in originals.items() if name in variables}
-        promote = promote_to
-
-        def convert(a: Any) -> Any:
-            replaced = swap.get(id(a))
-            if replaced is not None:
-                return replaced
-            if promote is not None and getattr(a, "is_floating_point", None) is not None and type(a).__module__.startswith("torch"):
-                try:
-                    if a.is_floating_point() and a.dtype != promote and a.dtype.itemsize < promote.itemsize:
-                        return a.to(promote)
-                except Exception:  # noqa: BLE001 - a tensor subclass without dtype: leave it
-                    return a
-            return a
-
-        class Mode(TorchFunctionMode):
-            def __torch_function__(self, func, types, args=(), kwargs=None):
-                from torch.utils._pytree import tree_map
-
-                args = tree_map(convert, args)
-                kwargs = tree_map(convert, kwargs or {})
-                return func(*args, **kwargs)
-
-        self._mode = Mode()
-
-    def __enter__(self) -> Any:
-        return self._mode.__enter__()
-
-    def __exit__(self, *exc: Any) -> Any:
-        return self._mode.__exit__(*exc)
-
-
-class _GlobalState:
-    """What the user had: generators, default dtype/device, grad/inference/anomaly modes, mode stacks."""
-
-    @classmethod
-    def save(cls) -> _GlobalState:
-        import torch
-
-        self = cls()
-        self.torch_rng = torch.get_rng_state()
-        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
-        self.numpy_rng = np.random.get_state()
-        self.python_rng = random.getstate()
-        self.dtype = torch.get_default_dtype()
-        self.device = torch.get_default_device()
-        self.grad = torch.is_grad_enabled()
-        self.inference = torch.is_inference_mode_enabled()
-        self.anomaly = (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled())
-        self.function_modes = torch._C._len_torch_function_stack()
-        self.dispatch_modes = torch._C._len_torch_dispatch_stack()
-        self.reseed = False
-        self._inference_off = None
-        return self
-
-    def enter(self, dt: Any, user_modes: list[str]) -> None:
-        import torch
-
-        if dt in (torch.float32, torch.float64):
-            torch.set_default_dtype(dt)
-        torch.set_grad_enabled(True)  # autograd's run needs it; the evaluations turn it off themselves
-        if self.inference:
-            user_modes.append("torch.inference_mode")
-            self._inference_off = torch.inference_mode(False)
-            self._inference_off.__enter__()
-        elif not self.grad:
-            user_modes.append("grad mode off (torch.set_grad_enabled(False) or torch.no_grad)")
-        if self.anomaly[0]:
-            torch.autograd.set_detect_anomaly(False)
-
-    def common_random_numbers(self) -> None:
-        """Every evaluation starts from the generators the user had (or another seed, once)."""
-        import torch
-
-        if self.reseed:
-            torch.manual_seed(0x5EED), np.random.seed(0x5EED), random.seed(0x5EED)
-            return
-        torch.set_rng_state(self.torch_rng)
-        if self.cuda_rng is not None:
-            torch.cuda.set_rng_state_all(self.cuda_rng)
-        np.random.set_state(self.numpy_rng)
-        random.setstate(self.python_rng)
-
-    def restore(self) -> None:
-        import torch
-        from torch.utils._python_dispatch import _pop_mode
-
-        while torch._C._len_torch_function_stack() > self.function_modes:
-            torch._C._pop_torch_function_stack()
-        while torch._C._len_torch_dispatch_stack() > self.dispatch_modes:
-            _pop_mode()
-        if self._inference_off is not None:
-            self._inference_off.__exit__(None, None, None)
-            self._inference_off = None
-        torch.set_rng_state(self.torch_rng)
-        if self.cuda_rng is not None:
-            torch.cuda.set_rng_state_all(self.cuda_rng)
-        np.random.set_state(self.numpy_rng)
-        random.setstate(self.python_rng)
-        torch.set_default_dtype(self.dtype)
-        if torch.get_default_device() != self.device:
-            torch.set_default_device(self.device)
-        torch.set_grad_enabled(self.grad)
-        torch.autograd.set_detect_anomaly(*self.anomaly)
-
-
-def _restore_uninterrupted(restore: Callable[[], None]) -> None:
-    """Run ``restore`` to the end even if Ctrl-C comes (once or twice) meanwhile; then re-raise it."""
-    interrupted = False
-    for _ in range(8):
-        try:
-            with _sigint_blocked():
-                restore()
-            break
-        except KeyboardInterrupt:
-            interrupted = True
-    if interrupted and sys.exc_info()[0] is None:
-        raise KeyboardInterrupt
-
-
-@contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    except (AttributeError, ValueError, OSError):  # not on this platform: restore as fast as we can
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)

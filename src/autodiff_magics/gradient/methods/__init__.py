@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from ...errors import InputError
 from ..report import METHODS, MethodResult
@@ -65,7 +64,6 @@ def timed(name: str, fn: Callable[[], MethodResult]) -> MethodResult:
     if result.seconds is None:  # a row computed inside another method's run keeps its own time
         result.seconds = time.perf_counter() - start
     return result
-
 
 
 RUNNERS: dict[str, Callable[..., MethodResult]] = {

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ...cell import CellError
-from ...errors import InputError
 from ..report import MethodResult
 
 from ..point import host
@@ -19,7 +18,6 @@ from ..point import host
 def _is_numpy_conversion(error: BaseException) -> bool:
     text = str(error)
     return "numpy()" in text and "requires grad" in text
-
 
 
 def run(run, **_: Any) -> MethodResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,8 +37,6 @@ def runner(scheme: str) -> Callable[..., MethodResult]:
         )
 
     return runner
-
-
 
 
 def error_bound(run, d: Any) -> dict[str, np.ndarray]:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
 from typing import Any
-
-import numpy as np
 
 from ...cell import CellError
 from ...errors import InputError

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ...cell import CellError
-from ...errors import InputError
 from ..report import MethodResult
 
 from ..point import host
-from ..report import SymbolicSummary, strings
+from ..report import SymbolicSummary
 
 
 def run(run, **_: Any) -> MethodResult:
