@@ -404,3 +404,10 @@ def test_a_wrong_vmap_batch_is_never_agreement(shell):
         assert abs(float(central.gradient["x"]) - 1.25) <= float(central.error["x"])
     else:
         assert "central" in r.suspects
+
+
+def test_display_in_the_cell_shows_once(shell):
+    shell.run_cell("from IPython.display import display")
+    r, captured = gradient(shell, "x=[1., 2.]", "display('shown')\n(x**2).sum()")
+    assert r.agree
+    assert [o.data.get("text/plain") for o in captured.outputs].count("'shown'") == 1
