@@ -67,7 +67,7 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
     # the size a bound must resolve: the gradient, but not below what is zero at f's scale (a
     # gradient of 1e-14 where f is 3 is round-off, and "0 ± 1e-9" agrees with it)
     top = max((float(t.detach().abs().max()) for t in run.points.values() if t.numel()), default=0.0)
-    resolution = max(gscale, 1e-6 * abs(value) / max(1.0, top) if math.isfinite(value) else 0.0, np.finfo(np.float64).tiny)
+    resolution = max(0.25 * gscale, 1e-6 * abs(value) / max(1.0, top) if math.isfinite(value) else 0.0, np.finfo(np.float64).tiny)
     for name, m in results.items():
         if name == reference or m.status != "ok":
             continue
@@ -101,7 +101,7 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
         m.max_abs_error = worst
         c.per_method_ok[name] = ok
         # a tolerance as wide as the gradient itself makes "agreement" meaningless: say so
-        if ok and not user and math.isfinite(value) and name != "expect" and widest > 0.25 * resolution:
+        if ok and not user and math.isfinite(value) and name != "expect" and widest > resolution:
             c.inconclusive.append(name)
     ref.max_abs_error = 0.0
     findings = diagnose(c)
@@ -140,7 +140,10 @@ def _default_headline(c: Comparison) -> str:
     places = sorted({d.label() for d in c.disagreements})
     where = f"at {', '.join(places[:4])}{' and more' if len(places) > 4 else ''}"
     if c.autograd_is_odd():
-        others = [m for m in bad_methods if m != "expect"]
+        if c.reference == "autograd":
+            others = [m for m in bad_methods if m != "expect"]
+        else:
+            others = [m for m in METHODS if m not in ("autograd", "expect", "points") and (m == c.reference or c.per_method_ok.get(m))]
         return f"autograd disagrees with {_join(others)} {where}."
     return f"{_join(bad_methods)} {'disagrees' if len(bad_methods) == 1 else 'disagree'} with {c.reference} {where}."
 
