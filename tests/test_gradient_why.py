@@ -411,3 +411,13 @@ def test_display_in_the_cell_shows_once(shell):
     r, captured = gradient(shell, "x=[1., 2.]", "display('shown')\n(x**2).sum()")
     assert r.agree
     assert [o.data.get("text/plain") for o in captured.outputs].count("'shown'") == 1
+
+
+def test_numpy_and_python_draws_inside_a_function_are_common_and_found(shell):
+    shell.run_cell("import numpy as np, random\ndef jitter(x):\n    return x * (1 + np.random.rand()) + random.random()")
+    before = state(shell)
+    r, _ = gradient(shell, "x=[1., 2.]", "(jitter(x)**2).sum()")
+    assert r.agree, r.verdict
+    assert any("f draws random numbers" in e for e in r.explanations)
+    np.random.set_state(np.random.get_state())  # reading it does not move it
+    assert_same_state(before, state(shell))

@@ -90,7 +90,9 @@ class Evaluation:
         self.custom_functions: list[str] = []
         self.directions: list[dict[str, Any]] = []
         self.user_modes: list[str] = []  # global modes the user had on that the check turned off
-        self.progress: Callable[[int], None] | None = None  # hears the running count of evaluations
+        self.progress: Callable[[int], None] | None = None
+        #: which generators the first run moved (torch, numpy, python)
+        self._drawn: dict[str, bool] = {}  # hears the running count of evaluations
 
     # -- the cell's interface, so that the symbolic engine can run the cell through us ---------
 
@@ -178,8 +180,8 @@ class Evaluation:
         if self.progress is not None:
             self.progress(self.count)
         state = getattr(self, "_state", None)
-        if state is not None and (first or self._may_draw()):
-            state.common_random_numbers()
+        if state is not None:
+            state.common_random_numbers(numpy=first or self._drawn.get("numpy", True) or self.cell.callable is not None)
         if not first and self._writes is not None:
             self._writes.restore_before()
         with contextlib.ExitStack() as stack:
@@ -188,7 +190,10 @@ class Evaluation:
             elif self.namespace is not None:
                 self._objects = NamespaceWatch(self.namespace)
             if first:
-                self._writes = stack.enter_context(WriteWatch(self.namespace, self.filename))
+                # random draws are looked for when the cell could reach one: a module, or a source
+                # that names a generator (torch.randn, dropout, ...); else only the user's tensors
+                watch_random = self.cell.callable is not None or self._mentions_draws() or _has_modules(self.namespace)
+                self._writes = stack.enter_context(WriteWatch(self.namespace, self.filename, watch_random))
             for c in contexts:
                 stack.enter_context(c)
             yield
@@ -199,15 +204,10 @@ class Evaluation:
             return Substitution(self._originals, variables, self.dt if self.promote else None)
         return contextlib.nullcontext()
 
-    def _may_draw(self) -> bool:
-        """Whether the cell may draw random numbers (torch draws seen on the first run, or a
-        source that mentions Python's or NumPy's generators): only then do the generators need
-        setting back before each run (they are set back after the check in any case)."""
-        if self.random_lines or self.cell.callable is not None or self._state.reseed:
-            return True
+    def _mentions_draws(self) -> bool:
         draws = getattr(self, "_mentions_random", None)
         if draws is None:
-            draws = self._mentions_random = any(w in self.cell.source.lower() for w in _RANDOM_WORDS)
+            draws = self._mentions_random = self.cell.callable is None and any(w in self.cell.source.lower() for w in _RANDOM_WORDS)
         return draws
 
     def _own_copies(self, variables: Mapping[str, Any], first: bool) -> dict[str, Any]:
@@ -227,6 +227,9 @@ class Evaluation:
         if self.writes_variables:
             names = ", ".join(sorted(self.writes_variables))
             self.notes.append(f"the cell modifies {names} in place: every method ran it on its own copy of the point, so the point stays the one you gave")
+        state = getattr(self, "_state", None)
+        if state is not None:
+            self._drawn = state.drawn()
         if self._writes is not None:
             self.random_lines = self._writes.random_ops
             self._writes.remember_after_first()
@@ -294,9 +297,8 @@ class Evaluation:
 
     def _detect_randomness(self, value: float) -> None:
         """f differs when the generators start elsewhere: f draws random numbers."""
-        source = self.cell.source.lower() if self.cell.callable is None else "random"
-        if not self.random_lines and not any(w in source for w in _RANDOM_WORDS):
-            return
+        if not self.random_lines and not any(self._drawn.values()):
+            return  # no generator moved during the first run: f draws nothing
         self._state.reseed = True
         try:
             other = self.evaluate(dict(self.points))
@@ -306,6 +308,13 @@ class Evaluation:
             self._state.reseed = False
         if not (other == value or (other != other and value != value)):
             self.random = True
+
+
+def _has_modules(namespace: Mapping[str, Any] | None) -> bool:
+    import sys
+
+    nn = sys.modules.get("torch.nn")
+    return namespace is not None and nn is not None and any(isinstance(v, nn.Module) for v in list(namespace.values()))
 
 
 def _is_dtype_mismatch(error: BaseException) -> bool:

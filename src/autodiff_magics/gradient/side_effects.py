@@ -76,8 +76,9 @@ class WriteWatch:
     """Around the first run: copies each namespace tensor before its first in-place write, and
     records the random operators with their cell line."""
 
-    def __init__(self, namespace: Mapping[str, Any] | None, filename: str | None) -> None:
+    def __init__(self, namespace: Mapping[str, Any] | None, filename: str | None, watch_random: bool = True) -> None:
         self.filename = filename
+        self.watch_random = watch_random
         self.random_ops: list[str] = []
         self._by_storage: dict[int, list[Any]] = {}
         self._versions: list[tuple[Any, int]] = []
@@ -116,6 +117,9 @@ class WriteWatch:
 
     def __enter__(self) -> WriteWatch:
         from torch.utils._python_dispatch import TorchDispatchMode
+
+        if not self._by_storage and not self.watch_random:
+            return self  # nothing of the user's to watch: no mode (it costs every operator a call)
 
         watch = self
 
