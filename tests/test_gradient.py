@@ -361,3 +361,9 @@ def test_batched_differences_equal_one_by_one_and_fall_back_when_vmap_cannot():
             assert (in_batch < len(calls)) == batchable, (source, scheme, in_batch, len(calls))
             np.testing.assert_allclose(batched.gradient["x"], single.gradient["x"], rtol=1e-12)
             assert batched.evaluations >= 3 * (4 if scheme == "central" else 2)
+
+
+def test_a_zero_tensor_gradient_from_autograd_is_read():
+    r = adm.gradient(lambda x: (torch.sgn(x) * 2.0).sum(), x=[1.5, -2.0])
+    assert r.methods["autograd"].status == "ok" and r.gradient["x"].tolist() == [0.0, 0.0]
+    assert r.agree, r.verdict

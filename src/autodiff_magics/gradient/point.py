@@ -110,6 +110,9 @@ def prepare(name: str, value: Any, dt: Any, dev: Any, source: str | None, notes:
 
 
 def host(t: Any) -> np.ndarray:
-    return t.detach().to("cpu", dtype=__import__("torch").float64).numpy().copy()
+    """A float64 NumPy copy on the host (ZeroTensors, which autograd returns for some ops, too)."""
+    import torch
+
+    return t.detach().to("cpu", dtype=torch.float64).numpy(force=True).copy()
 
 
