@@ -382,13 +382,15 @@ def test_progress_line_and_widget_leave_nothing_behind():
 
     line = Progress(after=0.0)
     line._stream = io.StringIO()
-    line("central", 3, 10)
+    for done in (1, 2, 3):
+        line("central", done, 10)
     assert "%%gradient: central, 3 evaluations of the cell, about 7 left" in line._stream.getvalue()
     line.close()
     assert line._stream.getvalue().endswith(" " * 100 + "\r")
     published = []
     bar = Progress(publish=lambda data, metadata: published.append(data), after=0.0)
-    bar("forward", 4, 9)
+    for done in (2, 3, 4):
+        bar("forward", done, 9)
     widget = bar._widget
     assert widget.children[0].value == 4 and widget.children[0].max == 9 and "forward" in widget.children[1].value
     bar.close()
@@ -421,3 +423,26 @@ def test_numpy_and_python_draws_inside_a_function_are_common_and_found(shell):
     assert any("f draws random numbers" in e for e in r.explanations)
     np.random.set_state(np.random.get_state())  # reading it does not move it
     assert_same_state(before, state(shell))
+
+
+def test_progress_shows_only_when_the_evaluations_left_are_slow():
+    import io
+
+    from autodiff_magics.views.gradient import Progress
+
+    clock = iter([0.0, 2.0, 2.001, 2.002, 2.5])  # start; an import-long first gap; then fast evaluations
+    fast = Progress(after=1.0)
+    fast._clock = lambda: next(clock)
+    fast._start = 0.0
+    fast._stream = io.StringIO()
+    for done in (1, 2, 3, 4):
+        fast("central", done, 100)
+    assert fast._stream.getvalue() == ""  # 0.001 s × 96 left is not slow
+    slow = Progress(after=1.0)
+    ticks = iter([0.0, 0.5, 1.0, 1.5])
+    slow._clock = lambda: next(ticks)
+    slow._start = 0.0
+    slow._stream = io.StringIO()
+    for done in (1, 2, 3):
+        slow("forward", done, 20)
+    assert "%%gradient: forward, 3 evaluations of the cell, about 17 left" in slow._stream.getvalue()

@@ -410,8 +410,9 @@ class AutodiffMagics(Magics):
         """Progress for a slow check: a widget in a notebook kernel, a text line elsewhere."""
         from .views.gradient import Progress
 
-        kernel = type(self.shell).__name__ == "ZMQInteractiveShell" and self.widgets
-        return Progress(publish=self.shell.display_pub.publish if kernel else None)
+        kernel = type(self.shell).__name__ == "ZMQInteractiveShell"
+        # in a notebook a text line would stay in the saved outputs: a widget (closed after) or nothing
+        return Progress(publish=self.shell.display_pub.publish if kernel and self.widgets else None, text=not kernel)
 
     def _parsed_gradient_line(self, line: str) -> argparse.Namespace:
         """The parsed line, kept for the next run of the same line (a re-run cell costs no parsing)."""

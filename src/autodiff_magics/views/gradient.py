@@ -383,28 +383,42 @@ class Progress:
     an ipywidgets bar when ``publish`` (a display publisher captured before the check silences
     displays) is given, else one text line on stderr; nothing is left behind when it closes."""
 
-    def __init__(self, publish: Any = None, after: float = 1.0) -> None:
+    def __init__(self, publish: Any = None, after: float = 1.0, text: bool = True) -> None:
         import sys
         import time
 
         self._clock = time.perf_counter
         self._start = self._clock()
         self._after = after
-        self._stream = sys.stderr
+        self._stream = sys.stderr if text else None
         self._publish = publish
         self._widget = None
         self._shown = False
         self._last = 0.0
+        self._previous: float | None = None
+        self._fastest = float("inf")
+        self._gaps = 0
 
     def __call__(self, method: str, done: int, total: int) -> None:
         now = self._clock()
-        if now - self._start < self._after or now - self._last < 0.2:
+        if self._previous is not None:
+            # the fastest evaluation so far, so that one-time costs (imports) do not count
+            self._fastest = min(self._fastest, now - self._previous)
+            self._gaps += 1
+        self._previous = now
+        if self._widget is None and not self._shown:
+            slow = self._gaps >= 2 and self._fastest * max(total - done, 0) >= self._after
+            if now - self._start < self._after or not slow:
+                return
+        if now - self._last < 0.2:
             return
         self._last = now
         left = f", about {total - done:,} left" if total > done else ""
         text = f"%%gradient: {method or 'evaluating'}, {done:,} evaluations of the cell{left}"
         if self._publish is not None:
             self._show_widget(text, done, total)
+            return
+        if self._stream is None:
             return
         try:
             self._stream.write("\r" + text.ljust(72)[:100])
