@@ -51,6 +51,9 @@ def run(run, **_: Any) -> MethodResult:
     if capture is not None:
         run.graph = capture.report()
         run.custom_functions = _custom_functions(run.graph)
+    release = getattr(annotations, "release", None)
+    if release is not None:
+        release()  # the annotations hold autograd nodes: once captured, the report must not pin the graph
     grads = {}
     for n, g in zip(names, raw):
         if g is None:
