@@ -3,7 +3,7 @@ within tolerances that can resolve the gradient, and the verdict that the diagno
 
 A method's ``error`` is its stated error bound per component. A component agrees when
 ``|method − reference| ≤ error(method) + error(reference) + floor``, where the floor is
-``16ε·max|g|`` (with ``--rtol``/``--atol`` the user's tolerance replaces this). A method whose
+``16ε·max(max|g|, |f|/max(1, |x|))`` (with ``--rtol``/``--atol`` the user's tolerance replaces this). A method whose
 bound is as wide as the gradient itself is *inconclusive*, never part of "all agree".
 """
 
@@ -56,18 +56,20 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
         reasons = "; ".join(f"{m.name}: {m.reason}" for m in results.values() if m.status == "failed")
         return Verdict("No gradient could be computed.", [reasons] if reasons else [], [], "")
     gscale = max((float(np.max(np.abs(g))) for g in ref.gradient.values() if g.size and np.all(np.isfinite(g))), default=0.0)
-    floor = 16 * run.eps * gscale
     user = rtol is not None or atol is not None
     tolerance_text = (
         f"|method − {reference}| ≤ {atol or 0:g} + {rtol or 0:g}·|{reference}|"
         if user
-        else "per component: the method's error bound + the reference's + 16ε·max|g|"
+        else "per component: the method's error bound + the reference's + 16ε·max(max|g|, |f|/max(1, |x|))"
     )
     c = Comparison(run=run, results=results, reference=reference, value=value, gscale=gscale)
     # the size a bound must resolve: the gradient, but not below what is zero at f's scale (a
     # gradient of 1e-14 where f is 3 is round-off, and "0 ± 1e-9" agrees with it)
     top = max((float(t.detach().abs().max()) for t in run.points.values() if t.numel()), default=0.0)
     resolution = max(0.25 * gscale, 1e-6 * abs(value) / max(1.0, top) if math.isfinite(value) else 0.0, np.finfo(np.float64).tiny)
+    # round-off every method may carry: at the gradient's scale, and at f's (a gradient that is
+    # exactly 0 comes out of autograd as ±1e-17 where f is 1)
+    floor = 16 * run.eps * max(gscale, abs(value) / max(1.0, top) if math.isfinite(value) else 0.0)
     for name, m in results.items():
         if name == reference or m.status != "ok":
             continue
