@@ -3,13 +3,16 @@
 1. warm ``%%gradient`` on the seed's f2 against the seed's own hand-written cells doing the same
    work (SymPy diff + evaluation, forward and central differences, autograd); target <= 3x;
 2. ``%load_ext autodiff_magics`` against ``import torch``, each in a fresh process; target <= 0.02x;
-3. ``%%gradient --wrt w`` with a 10^6-element w against one forward+backward; target <= 15x.
+3. ``%%gradient --wrt w`` with a 10^6-element w against one forward+backward; target <= 15x;
+4. ``%%gradient --wrt model`` on a 10^6-parameter ``torch.nn`` model (float32, checked on float64
+   copies) against one forward+backward of the model in float64; target <= 15x.
 
 Run: .venv/bin/python bench/bench_gradient.py
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import statistics
 import subprocess
@@ -101,6 +104,27 @@ def main() -> None:
     parts = ", ".join(f"{n} {m.seconds * 1e3:.0f} ms" for n, m in report.methods.items() if m.seconds)
     print(f"3. %%gradient --wrt w (10^6 elements, float64): {big * 1e3:.0f} ms ({parts}); one forward+backward: "
           f"{one * 1e3:.1f} ms; ratio {big / one:.1f}x (target <= 15x); agree={report.agree}")
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1000, 800), torch.nn.Tanh(), torch.nn.Linear(800, 250), torch.nn.Tanh(), torch.nn.Linear(250, 1))
+    inputs, targets = torch.randn(64, 1000), torch.randn(64, 1)
+    n = sum(p.numel() for p in model.parameters())
+    ip.user_ns.update(model=model, inputs=inputs, targets=targets, torch=torch)
+    twin = copy.deepcopy(model).double()
+    params = list(twin.parameters())
+    inputs64, targets64 = inputs.double(), targets.double()
+
+    def model_forward_backward():
+        loss = torch.nn.functional.mse_loss(twin(inputs64), targets64)
+        torch.autograd.grad(loss, params)
+
+    one = median_time(model_forward_backward, repeat=7)
+    cell = "torch.nn.functional.mse_loss(model(inputs), targets)"
+    big = median_time(lambda: ip.run_cell_magic("gradient", "--wrt model", cell), repeat=5, warmup=1)
+    report = ip.run_cell_magic("gradient", "--wrt model", cell)
+    parts = ", ".join(f"{n} {m.seconds * 1e3:.0f} ms" for n, m in report.methods.items() if m.seconds)
+    print(f"4. %%gradient --wrt model ({n:,} parameters, float32 model checked in float64): {big * 1e3:.0f} ms ({parts}); "
+          f"one forward+backward in float64: {one * 1e3:.1f} ms; ratio {big / one:.1f}x (target <= 15x); agree={report.agree}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 import torch
 from IPython.core.error import UsageError
 
-from autodiff_magics.differentiation import GradientReport
+from autodiff_magics.gradient import GradientReport
 
 from .conftest import run
 

@@ -21,8 +21,8 @@ __version__ = "0.1.0"
 
 #: public name -> module that defines it (imported on first access)
 _API = {
-    "gradient": "differentiation",
-    "GradientReport": "differentiation",
+    "gradient": "gradient",
+    "GradientReport": "gradient",
     "grad_graph": "graph",
     "GraphReport": "graph",
     "tensorinfo": "tensors",

@@ -19,7 +19,7 @@ from typing import Any
 from .errors import InputError
 from .functions import NAMES
 
-__all__ = ["CellFunction", "CellError"]
+__all__ = ["CellFunction", "CellError", "cell_line"]
 
 _LIBRARY_MODULES = ("math", "numpy", "torch", "sympy", "cmath", "builtins")
 
@@ -78,11 +78,36 @@ class CellFunction:
         for frame, lineno in traceback.walk_tb(error.__traceback__):
             if frame.f_code.co_filename == getattr(self, "filename", None):
                 line_no = lineno
-        message = f"{type(error).__name__}: {error}".rstrip(": ")
+        message = f"{type(error).__name__}: {error}".rstrip(": ") + _hint(error)
         if line_no is None or not self.lines:
             return f"the cell raised {message}"
         text = self.lines[line_no - 1].strip() if 0 < line_no <= len(self.lines) else ""
         return f"line {line_no} of the cell ({text!r}) raised {message}"
+
+
+def cell_line(filename: str | None, depth: int = 2) -> int | None:
+    """The line of the cell being run, found on the call stack (None outside the cell)."""
+    import sys
+
+    frame = sys._getframe(depth)
+    while frame is not None:
+        if frame.f_code.co_filename == filename:
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
+def _hint(error: BaseException) -> str:
+    """"Did you mean" for a name that torch has: ``mean(x)`` without ``torch.``."""
+    name = getattr(error, "name", None)
+    if not isinstance(error, NameError) or not name:
+        return ""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and callable(getattr(torch, name, None)):
+        return f" (did you mean torch.{name}?)"
+    return ""
 
 
 @functools.lru_cache(maxsize=256)

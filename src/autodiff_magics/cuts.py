@@ -8,10 +8,11 @@ entered only around that one run and always left (it is a ``with`` block).
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from torch.overrides import TorchFunctionMode
+
+from .cell import cell_line
 
 __all__ = ["CutSpy"]
 
@@ -41,9 +42,4 @@ class CutSpy(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
     def _cell_line(self) -> int | None:
-        frame = sys._getframe(2)
-        while frame is not None:
-            if frame.f_code.co_filename == self.filename:
-                return frame.f_lineno
-            frame = frame.f_back
-        return None
+        return cell_line(self.filename, 3)

@@ -8,7 +8,9 @@ Nothing heavy is imported at module level: loading the extension must cost nothi
 from __future__ import annotations
 
 import argparse
+import functools
 import keyword
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -166,15 +168,51 @@ def _positive_int(text: str) -> int:
 
 
 def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if not n.isidentifier() or keyword.iskeyword(n)]
+    """Comma-separated variables: names, or paths into them (``model.fc.weight``, ``model[0].weight``)."""
+    if text.rstrip().endswith(","):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} ends with a comma: did you mean --wrt {text.rstrip().rstrip(',')},NAME with no space after the comma?"
+        )
+    names = [n.strip() for n in _split_commas(text) if n.strip()]
+    bad = [n for n in names if not _is_path(n)]
     if not names or bad:
-        raise argparse.ArgumentTypeError(f"expected comma-separated variable names, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated variable names (or paths such as model.fc.weight), got {text!r}")
     return names
 
 
+def _split_commas(text: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _is_path(text: str) -> bool:
+    """A name, optionally followed by .attribute and [constant index] steps."""
+    import ast
+
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return False
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Subscript):
+            index = node.slice
+            if not (isinstance(index, ast.Constant) or isinstance(index, ast.UnaryOp) and isinstance(index.operand, ast.Constant)):
+                return False
+        node = node.value
+    return isinstance(node, ast.Name) and not keyword.iskeyword(node.id)
+
+
 def _methods(text: str) -> list[str]:
-    from .differentiation import METHODS
+    from .gradient import METHODS
 
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in METHODS]
@@ -215,6 +253,17 @@ def _as_usage_errors() -> Iterator[None]:
         raise UsageError(str(e)) from None
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(expr: str) -> Any:
+    return compile(expr, "<magic argument>", "eval")
+
+
+def _ends_with_comma(expr: str) -> bool:
+    """``1,`` (a tuple by accident), not ``(1,)`` or ``[1, 2]``."""
+    text = expr.strip()
+    return text.endswith(",") and not text.startswith(("(", "["))
+
+
 @magics_class
 class AutodiffMagics(Magics):
     """The magics of autodiff-magics; settings are configurable with ``%config AutodiffMagics``."""
@@ -242,7 +291,7 @@ class AutodiffMagics(Magics):
     def _eval(self, expr: str, what: str = "") -> Any:
         """Evaluate one expression in the user's namespace; failures become one sentence."""
         try:
-            return eval(compile(expr, "<magic argument>", "eval"), self.shell.user_ns)
+            return eval(_compiled(expr), self.shell.user_ns)
         except SyntaxError as e:
             raise UsageError(f"{what or 'expression'} {expr!r} is not valid Python: {e.msg}") from None
         except Exception as e:
@@ -276,6 +325,7 @@ class AutodiffMagics(Magics):
     @argument("--symbolic-limit", type=_positive_int, metavar="N", help="skip SymPy above N scalars (default 64)")
     @argument("--fd-limit", type=_positive_int, metavar="N", help="directional check instead of per-coordinate differences above N scalars (default 1000)")
     @argument("--study", action="store_true", help="add a step-size study: error against h for forward and central differences")
+    @argument("--points", type=_positive_int, metavar="K", help="also compare autograd with central differences at K random points around the point (seeded by --seed)")
     @cell_magic
     def gradient(self, line: str, cell: str):
         """Differentiate the cell's last expression by every method, side by side, with a verdict.
@@ -291,17 +341,27 @@ class AutodiffMagics(Magics):
             %%gradient x=[1., 2., 3.]
             3*x[0]*x[2] - 2*x[1]**2 + 5*x[2]**3
         """
-        from .differentiation import gradient as compute
+        from .gradient import gradient as compute
 
         cell, quiet = strip_semicolon(cell)
-        args = parse(self.gradient, line)
+        spaced = re.search(r"--wrt[ =]+([\w.\[\]]+(?:,[\w.\[\]]+)*),\s+([A-Za-z_][\w.\[\]]*)(?=\s|$)", line)
+        if spaced and "=" not in spaced.group(2):
+            raise UsageError(f"--wrt {spaced.group(1)}, {spaced.group(2)}: did you mean --wrt {spaced.group(1)},{spaced.group(2)} (no space after the comma)?")
+        args = self._parsed_gradient_line(line)
         points: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for item in args.assignments:
             name, sep, expr = item.partition("=")
             name = name.strip()
             if not sep or not expr.strip():
+                if not sep and item.isidentifier() and args.wrt:
+                    raise UsageError(f"expected NAME=EXPR, got {item!r}: did you mean --wrt {','.join(args.wrt)},{item} (no space after the comma)?")
                 raise UsageError(f"expected NAME=EXPR, got {item!r} (e.g. x=[1., 2., 3.])")
+            if _ends_with_comma(expr):
+                raise UsageError(
+                    f"{item!r} ends with a comma, which makes {name} a vector ({expr.strip()} is a tuple): "
+                    f"separate the assignments with spaces only, e.g. {name}={expr.strip().rstrip(',').strip()} y=2"
+                )
             if not name.isidentifier() or keyword.iskeyword(name):
                 raise UsageError(f"{name!r} is not a valid variable name (in {item!r})")
             if name in points:
@@ -311,16 +371,17 @@ class AutodiffMagics(Magics):
         for name in args.wrt or []:
             if name in points:
                 raise UsageError(f"variable {name!r} is given both as {name}=... and in --wrt")
-            if name not in self.shell.user_ns:
-                raise UsageError(f"--wrt: no variable named {name!r} in your namespace")
-            points[name] = self.shell.user_ns[name]
+            root = name.split(".")[0].split("[")[0].strip()
+            if root not in self.shell.user_ns:
+                raise UsageError(f"--wrt: no variable named {root!r} in your namespace")
+            points[name] = self.shell.user_ns[name] if name == root else self._eval(name, "--wrt")
             sources[name] = name
         if not points:
             raise UsageError("no variable to differentiate with respect to: give NAME=EXPR (e.g. %%gradient x=3.5) or --wrt NAME")
         settings = self._settings()
         with _as_usage_errors():
             report = compute(
-                self.shell.transform_cell(cell) if cell.strip() else cell,
+                self._transformed(cell) if cell.strip() else cell,
                 at=points,
                 namespace=self.shell.user_ns,
                 methods=args.methods,
@@ -336,11 +397,55 @@ class AutodiffMagics(Magics):
                 fd_limit=args.fd_limit or settings.fd_limit,
                 study=args.study,
                 sources=sources,
+                points_around=args.points or 0,
+                silence=self._silent_display,
+                progress=self._progress() if cell.strip() else None,
             )
         return self._finish(report, quiet)
 
     def _settings(self) -> Settings:
         return from_object(self)
+
+    def _progress(self) -> Any:
+        """Progress for a slow check: a widget in a notebook kernel, a text line elsewhere."""
+        from .views.gradient import Progress
+
+        kernel = type(self.shell).__name__ == "ZMQInteractiveShell"
+        # in a notebook a text line would stay in the saved outputs: a widget (closed after) or nothing
+        return Progress(publish=self.shell.display_pub.publish if kernel and self.widgets else None, text=not kernel)
+
+    def _parsed_gradient_line(self, line: str) -> argparse.Namespace:
+        """The parsed line, kept for the next run of the same line (a re-run cell costs no parsing)."""
+        cache = self.__dict__.setdefault("_gradient_lines", {})
+        args = cache.get(line)
+        if args is None:
+            args = parse(self.gradient, line)
+            if len(cache) > 256:
+                cache.clear()
+            cache[line] = args
+        return argparse.Namespace(**vars(args))
+
+    def _transformed(self, cell: str) -> str:
+        """IPython's transformation of the cell (%magics, !shell...), kept per distinct cell."""
+        cache = self.__dict__.setdefault("_transformed_cells", {})
+        out = cache.get(cell)
+        if out is None:
+            out = self.shell.transform_cell(cell)
+            if len(cache) > 256:
+                cache.clear()
+            cache[cell] = out
+        return out
+
+    @contextmanager
+    def _silent_display(self) -> Iterator[None]:
+        """IPython's display() does nothing while the check re-runs the cell."""
+        pub = self.shell.display_pub
+        publish = pub.publish
+        pub.publish = lambda *a, **k: None
+        try:
+            yield
+        finally:
+            pub.publish = publish
 
     # -- %tensorinfo (issue: tensors) -------------------------------------------------------------
     # TENSORINFO-BEGIN

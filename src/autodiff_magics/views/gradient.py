@@ -1,4 +1,4 @@
-"""Views of a :class:`~autodiff_magics.differentiation.GradientReport`: text, static HTML, widget."""
+"""Views of a :class:`~autodiff_magics.gradient.GradientReport`: text, static HTML, widget."""
 
 from __future__ import annotations
 
@@ -92,7 +92,20 @@ def _method_rows(report) -> list[list[str]]:
 
 
 def _not_run(report) -> list[str]:
-    return [f"{name} {m.status}: {m.reason}" for name, m in report.methods.items() if m.status != "ok"]
+    lines = [f"{name} {m.status}: {m.reason}" for name, m in report.methods.items() if m.status != "ok"]
+    points = report.methods.get("points")
+    if points is not None and points.status == "ok":
+        d = points.details
+        skipped = f", {d['skipped']} skipped where f is not finite" if d.get("skipped") else ""
+        if d.get("bad"):
+            first = d["bad"][0]
+            lines.append(
+                f"points: autograd and central differences disagree at {len(d['bad'])} of {d['compared']} random points around the point "
+                f"(seed {d['seed']}{skipped}); first at {first['at']}: g·v {fmt_num(first['autograd'])} vs {fmt_num(first['central'])}"
+            )
+        else:
+            lines.append(f"points: autograd and central differences agree at all {d['compared']} random points around the point (seed {d['seed']}{skipped})")
+    return lines
 
 
 def _directional_rows(report) -> list[list[str]]:
@@ -360,3 +373,78 @@ def to_widget(report):
     children.append(accordion)
     return w.VBox(children)
 
+
+
+# -- progress of a slow check ----------------------------------------------------------------------
+
+
+class Progress:
+    """Which method runs and how many evaluations it has done, for checks over about a second:
+    an ipywidgets bar when ``publish`` (a display publisher captured before the check silences
+    displays) is given, else one text line on stderr; nothing is left behind when it closes."""
+
+    def __init__(self, publish: Any = None, after: float = 1.0, text: bool = True) -> None:
+        import sys
+        import time
+
+        self._clock = time.perf_counter
+        self._start = self._clock()
+        self._after = after
+        self._stream = sys.stderr if text else None
+        self._publish = publish
+        self._widget = None
+        self._shown = False
+        self._last = 0.0
+        self._previous: float | None = None
+        self._fastest = float("inf")
+        self._gaps = 0
+
+    def __call__(self, method: str, done: int, total: int) -> None:
+        now = self._clock()
+        if self._previous is not None:
+            # the fastest evaluation so far, so that one-time costs (imports) do not count
+            self._fastest = min(self._fastest, now - self._previous)
+            self._gaps += 1
+        self._previous = now
+        if self._widget is None and not self._shown:
+            slow = self._gaps >= 2 and self._fastest * max(total - done, 0) >= self._after
+            if now - self._start < self._after or not slow:
+                return
+        if now - self._last < 0.2:
+            return
+        self._last = now
+        left = f", about {total - done:,} left" if total > done else ""
+        text = f"%%gradient: {method or 'evaluating'}, {done:,} evaluations of the cell{left}"
+        if self._publish is not None:
+            self._show_widget(text, done, total)
+            return
+        if self._stream is None:
+            return
+        try:
+            self._stream.write("\r" + text.ljust(72)[:100])
+            self._stream.flush()
+            self._shown = True
+        except (OSError, ValueError):
+            pass
+
+    def _show_widget(self, text: str, done: int, total: int) -> None:
+        import ipywidgets as w
+
+        if self._widget is None:
+            self._widget = w.HBox([w.IntProgress(min=0, max=max(total, 1)), w.Label()])
+            bundle = self._widget._repr_mimebundle_()
+            self._publish(data=bundle, metadata={})
+        bar, label = self._widget.children
+        bar.max, bar.value, label.value = max(total, done, 1), min(done, max(total, done)), text
+
+    def close(self) -> None:
+        if self._widget is not None:
+            self._widget.close()  # the frontend removes a closed widget's view
+            self._widget = None
+        if self._shown:
+            try:
+                self._stream.write("\r" + " " * 100 + "\r")
+                self._stream.flush()
+            except (OSError, ValueError):
+                pass
+            self._shown = False

@@ -1,0 +1,324 @@
+"""The one place that runs the user's cell: every method asks an :class:`Evaluation` for f.
+
+It owns everything that makes running the cell dozens of times safe and honest:
+
+- **copies of the point**: a cell that edits a variable in place (``x *= 2``) changes only the
+  evaluation it runs in; the method's points and the user's tensors stay as they were;
+- **common random numbers**: torch's (CPU, and CUDA once initialised), NumPy's global and
+  Python's ``random`` states are saved before the check, every evaluation starts from them, and
+  they are restored after it (errors and Ctrl-C included), so a stochastic f is one deterministic
+  function for every method, and the user's generators are not consumed;
+- **side effects once**: the first evaluation runs as a normal cell would (its prints show);
+  the others are silent, tensors they write in place (``buf.add_``, BatchNorm's running stats,
+  ``num_batches_tracked``) are set back before each run and left as one run leaves them, and
+  Python objects they change (a list they append to) are restored or named;
+- **substitution**: a variable that is the user's own tensor (``--wrt W`` where ``W`` is also a
+  model's parameter, or ``--wrt model``) is swapped for the evaluation's copy wherever the cell
+  reaches it, by a torch function mode keyed by the tensor object; float32 tensors the cell
+  reaches are promoted on the fly when the check runs in float64;
+- **global modes**: default dtype and device, grad, inference and anomaly modes are what the
+  check needs inside and what the user had outside, and torch's mode stacks are as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+
+from ..cell import CellError, CellFunction
+from ..errors import InputError
+from .global_state import GlobalState, restore_uninterrupted
+from .side_effects import NamespaceWatch, WriteWatch
+from .substitution import Substitution
+from .values import scalar
+
+__all__ = ["Evaluation", "scalar"]
+
+#: what a cell's source mentions when it may draw from Python's or NumPy's generators
+_RANDOM_WORDS = ("rand", "random", "normal", "shuffle", "choice", "sample", "dropout", "bernoulli", "multinomial", "uniform", "permutation")
+
+
+class Evaluation:
+    """Runs the cell for every method with the point copied, RNG common and side effects once."""
+
+    def __init__(
+        self,
+        cell: CellFunction,
+        dt: Any,
+        eps: float,
+        notes: list[str],
+        *,
+        namespace: Mapping[str, Any] | None = None,
+        silence: Callable[[], Any] | None = None,
+        forward_contexts: Sequence[Callable[[], Any]] = (),
+    ) -> None:
+        self.cell = cell
+        self.dt = dt
+        self.eps = eps
+        self.notes = notes
+        self.notes_after: list[str] = []
+        self.points: dict[str, Any] = {}
+        self.numel = 0
+        self.namespace = namespace
+        self._silence = silence
+        #: context managers (factories) the autograd forward also runs inside (e.g. an operator recorder)
+        self.forward_contexts = list(forward_contexts)
+        #: user tensor object -> variable name, swapped wherever the cell reaches the tensor
+        self._originals: dict[int, tuple[Any, str]] = {}
+        self.promote = False
+        self.count = 0
+        self.f0: float | None = None
+        self.random_lines: list[str] = []
+        self.random = False
+        self.writes_variables: set[str] = set()
+        self._writes: WriteWatch | None = None
+        self._objects: NamespaceWatch | None = None
+        # filled by the methods
+        self.graph = None
+        self.symbolic_summary = None
+        self.symbolic_result = None
+        self.symbolic_kinks: list[str] = []
+        self.symbolic_other_path: str | None = None
+        self.cancellation: str | None = None
+        self.fd_kinks: list[tuple[str, tuple[int, ...], float, float]] = []
+        self.cuts: list[str] = []
+        self.custom_functions: list[str] = []
+        self.directions: list[dict[str, Any]] = []
+        self.user_modes: list[str] = []  # global modes the user had on that the check turned off
+        self.progress: Callable[[int], None] | None = None
+        #: which generators the first run moved (torch, numpy, python)
+        self._drawn: dict[str, bool] = {}  # hears the running count of evaluations
+
+    # -- the cell's interface, so that the symbolic engine can run the cell through us ---------
+
+    @property
+    def source(self) -> str:
+        return self.cell.source
+
+    @property
+    def filename(self) -> str | None:
+        return getattr(self.cell, "filename", None)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.cell.lines
+
+    def describe(self, error: BaseException) -> str:
+        return self.cell.describe(error)
+
+    # -- setting up ------------------------------------------------------------------------------
+
+    def set_points(self, points: dict[str, Any], originals: Mapping[str, Any]) -> None:
+        """The check's own tensors, and for each the user's tensor object it stands for."""
+        import torch
+
+        self.points = points
+        self.numel = sum(int(t.numel()) for t in points.values())
+        for name, original in originals.items():
+            if isinstance(original, torch.Tensor):
+                self._originals[id(original)] = (original, name)
+                if original.is_floating_point() and original.dtype != self.dt and torch.finfo(original.dtype).eps > self.eps:
+                    self.promote = True
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Global state as the check needs it inside, as the user had it after, whatever happens.
+
+        The cell runs dozens of times: its warnings are collected and reported once each, as
+        notes, instead of printed on every run (library deprecation chatter is dropped)."""
+        state = GlobalState.save()
+        self._state = state
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                state.enter(self.dt, self.user_modes)
+                yield
+            finally:
+                restore_uninterrupted(lambda: self._finish(state))
+        seen: list[str] = []
+        for w in caught:
+            if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+                continue
+            text = f"the cell warned: {w.category.__name__}: {str(w.message).splitlines()[0]}"
+            if text not in seen:
+                seen.append(text)
+        self.notes_after.extend(seen[:3])
+
+    def _finish(self, state: GlobalState) -> None:
+        if self._writes is not None:
+            self._writes.leave_as_after_first()
+        if self._objects is not None:
+            self.notes_after.extend(self._objects.settle(self.count))
+            self._objects = None
+        state.restore()
+
+    # -- running the cell ------------------------------------------------------------------------
+
+    def __call__(self, variables: Mapping[str, Any], contexts: Sequence[Any] = ()) -> Any:
+        """The cell's value at these variables, isolated; raises :class:`CellError` as the cell."""
+        first = self.count == 0
+        with self._isolated(first, contexts):
+            # the copies are made inside the contexts, so that a recorder sees them made
+            variables = self._own_copies(variables, first)
+            with self._substituted(variables):
+                try:
+                    return self.cell(variables)
+                finally:
+                    if first:
+                        self._after_first(variables)
+
+    @contextmanager
+    def _isolated(self, first: bool, contexts: Sequence[Any] = ()) -> Iterator[None]:
+        """One run of the cell: the same random draws, the user's tensors as before the first
+        run, silent unless it is the first."""
+        self.count += 1
+        if self.progress is not None:
+            self.progress(self.count)
+        state = getattr(self, "_state", None)
+        if state is not None:
+            state.common_random_numbers(numpy=first or self._drawn.get("numpy", True) or self.cell.callable is not None)
+        if not first and self._writes is not None:
+            self._writes.restore_before()
+        with contextlib.ExitStack() as stack:
+            if not first:
+                stack.enter_context(self._silenced())
+            elif self.namespace is not None:
+                self._objects = NamespaceWatch(self.namespace)
+            if first:
+                # random draws are looked for when the cell could reach one: a module, or a source
+                # that names a generator (torch.randn, dropout, ...); else only the user's tensors
+                watch_random = self.cell.callable is not None or self._mentions_draws() or _has_modules(self.namespace)
+                self._writes = stack.enter_context(WriteWatch(self.namespace, self.filename, watch_random))
+            for c in contexts:
+                stack.enter_context(c)
+            yield
+
+    def _substituted(self, variables: Mapping[str, Any]) -> Any:
+        """The user's tensors swapped for these variables wherever the cell reaches them."""
+        if self._originals or self.promote:
+            return Substitution(self._originals, variables, self.dt if self.promote else None)
+        return contextlib.nullcontext()
+
+    def _mentions_draws(self) -> bool:
+        draws = getattr(self, "_mentions_random", None)
+        if draws is None:
+            draws = self._mentions_random = self.cell.callable is None and any(w in self.cell.source.lower() for w in _RANDOM_WORDS)
+        return draws
+
+    def _own_copies(self, variables: Mapping[str, Any], first: bool) -> dict[str, Any]:
+        """Copies of the variables the cell may edit in place: all on the first run (to learn
+        which it edits), then only those."""
+        import torch
+
+        out = dict(variables)
+        for name, t in variables.items():
+            if isinstance(t, torch.Tensor) and (first or name in self.writes_variables):
+                out[name] = t.clone()
+        self._passed = {n: (t, t._version) for n, t in out.items() if isinstance(t, torch.Tensor)}
+        return out
+
+    def _after_first(self, variables: Mapping[str, Any]) -> None:
+        self.writes_variables = {n for n, (t, v) in self._passed.items() if t._version != v}
+        if self.writes_variables:
+            names = ", ".join(sorted(self.writes_variables))
+            self.notes.append(f"the cell modifies {names} in place: every method ran it on its own copy of the point, so the point stays the one you gave")
+        state = getattr(self, "_state", None)
+        if state is not None:
+            self._drawn = state.drawn()
+        if self._writes is not None:
+            self.random_lines = self._writes.random_ops
+            self._writes.remember_after_first()
+        if self._objects is not None:
+            self._objects.after_first()
+
+    @contextmanager
+    def _silenced(self) -> Iterator[None]:
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            if self._silence is not None:
+                with self._silence():
+                    yield
+            else:
+                yield
+
+    def evaluate(self, variables: Mapping[str, Any]) -> float:
+        """f at these tensors, as a float (no graph is built)."""
+        import torch
+
+        with torch.no_grad():
+            out = self(variables)
+        return scalar(out, strict=False)
+
+    def evaluate_batch(self, batched: Mapping[str, Any]) -> list[float]:
+        """f at a batch of points (leading dimension) through ``torch.func.vmap``; raises when
+        the cell does something vmap cannot batch, and the caller then goes one by one."""
+        import torch
+        from torch.func import vmap
+
+        if self.random or self._originals:
+            raise ValueError("the cell draws random numbers or reaches the variables through your objects: evaluated one by one")
+        rows = next(iter(batched.values())).shape[0]
+        with torch.no_grad(), warnings.catch_warnings(), self._isolated(self.count == 0), self._substituted(batched):
+            warnings.simplefilter("ignore")  # vmap's notes on slow fallbacks are ours, not the cell's
+            out = vmap(lambda variables: self.cell(variables))(dict(batched))
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (rows,) or out.is_complex():
+            raise ValueError("f is not one real number per point")
+        return out.detach().double().cpu().tolist()
+
+    def value(self) -> float:
+        """f at the point (the first, visible run); refuses results that are not one real number."""
+        import torch
+
+        try:
+            with torch.no_grad():
+                out = self(dict(self.points))
+        except CellError as e:
+            if _is_dtype_mismatch(e.original) and not self.promote and self.dt == torch.float64:
+                self.promote = True
+                if self._writes is not None:  # undo what the failed run wrote, then run again as the first
+                    self._writes.restore_before()
+                    self._writes = None
+                self.count = 0
+                self.notes.append(
+                    "the cell mixes the float64 point with lower-precision tensors from your namespace (e.g. a float32 model): "
+                    "checked with those promoted to float64 on the fly; your objects are unchanged"
+                )
+                return self.value()
+            raise InputError(str(e)) from None
+        value = scalar(out, strict=True)
+        self.f0 = value
+        self._detect_randomness(value)
+        return value
+
+    def _detect_randomness(self, value: float) -> None:
+        """f differs when the generators start elsewhere: f draws random numbers."""
+        if not self.random_lines and not any(self._drawn.values()):
+            return  # no generator moved during the first run: f draws nothing
+        self._state.reseed = True
+        try:
+            other = self.evaluate(dict(self.points))
+        except (CellError, InputError):
+            other = value
+        finally:
+            self._state.reseed = False
+        if not (other == value or (other != other and value != value)):
+            self.random = True
+
+
+def _has_modules(namespace: Mapping[str, Any] | None) -> bool:
+    import sys
+
+    nn = sys.modules.get("torch.nn")
+    return namespace is not None and nn is not None and any(isinstance(v, nn.Module) for v in list(namespace.values()))
+
+
+def _is_dtype_mismatch(error: BaseException) -> bool:
+    text = str(error)
+    return isinstance(error, RuntimeError) and (
+        "must have the same dtype" in text or "expected scalar type" in text.lower() or "dtype" in text and "same" in text
+    )

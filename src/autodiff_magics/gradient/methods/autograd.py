@@ -1,0 +1,123 @@
+"""Autograd: one forward with a graph, one backward on the check's own leaves."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ...cell import CellError
+from ..report import MethodResult
+
+from ..point import host
+
+
+def _is_numpy_conversion(error: BaseException) -> bool:
+    text = str(error)
+    return "numpy()" in text and "requires grad" in text
+
+
+def run(run, **_: Any) -> MethodResult:
+    """One forward with a graph on the check's own leaves, then one backward.
+
+    The steps are separate so that an engine can join in: the forward runs inside
+    ``run.forward_contexts`` (e.g. the symbolic engine's operator recorder), ``run.annotate``
+    (when set) turns the forward's output into graph annotations, and the graph capture receives
+    them (interface 1 of the brief)."""
+    import torch
+
+    leaves = {name: t.detach().clone().requires_grad_(True) for name, t in run.points.items()}
+    out = forward(run, leaves)
+    if isinstance(out, MethodResult):
+        return out
+    names = list(leaves)
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        grads = {n: np.zeros(tuple(leaves[n].shape)) for n in names}
+        what = "a tensor without a graph" if isinstance(out, torch.Tensor) else f"a plain {type(out).__name__}"
+        run.notes_after.append(f"autograd: the cell returns {what}, so to autograd f does not depend on the variables (gradient 0)")
+        return MethodResult("autograd", "ok", gradient=grads, error={n: np.zeros_like(g) for n, g in grads.items()}, details={"nodes": 0})
+    if out.numel() != 1:
+        return MethodResult("autograd", "failed", f"the cell's value under autograd has shape {tuple(out.shape)}, not one number")
+    annotations = run.annotate(out, leaves) if getattr(run, "annotate", None) is not None else None
+    capture = _capture(out, leaves, annotations)
+    try:
+        with capture if capture is not None else contextlib.nullcontext():
+            raw = torch.autograd.grad(out.reshape(()), [leaves[n] for n in names], allow_unused=True)
+    except RuntimeError as e:
+        return MethodResult("autograd", "failed", f"the backward pass raised: {str(e).splitlines()[0]}")
+    if capture is not None:
+        run.graph = capture.report()
+        run.custom_functions = _custom_functions(run.graph)
+    release = getattr(annotations, "release", None)
+    if release is not None:
+        release()  # the annotations hold autograd nodes: once captured, the report must not pin the graph
+    grads = {}
+    for n, g in zip(names, raw):
+        if g is None:
+            grads[n] = np.zeros(tuple(leaves[n].shape))
+            run.notes_after.append(f"autograd: f does not use {n} (its gradient is zero)")
+        else:
+            grads[n] = host(g)
+    nodes = run.graph.count if run.graph is not None else 1
+    # round-off of the backward formulas: relative to each component, and absolute at the
+    # gradient's scale (a component that cancels to 0 keeps the round-off of its parts); torch's
+    # special functions (digamma's backward, polygamma) are accurate to about 1e-13, not ε
+    scale = 2048 * run.eps * math.sqrt(max(nodes, 1))
+    top = max((float(np.max(np.abs(g[np.isfinite(g)]))) for g in grads.values() if np.isfinite(g).any()), default=0.0)
+    error = {n: np.abs(g) * scale + 16 * run.eps * top for n, g in grads.items()}
+    nan = [n for n, g in grads.items() if not np.all(np.isfinite(g))]
+    details = {"nodes": nodes}
+    if nan:
+        details["nonfinite"] = nan
+    return MethodResult("autograd", "ok", gradient=grads, error=error, details=details)
+
+
+def forward(run, leaves: Mapping[str, Any], recorded: bool = True) -> Any:
+    """The cell under grad mode, watched for graph cuts; a MethodResult when it fails.
+
+    ``run.forward_contexts`` are factories ``factory(leaves) -> context manager`` entered around
+    the run (the symbolic engine's operator recorder, when it has one); ``recorded=False`` (the
+    --points runs) leaves them out."""
+    import torch
+
+    from ...cuts import CutSpy
+
+    spy = CutSpy(run.cell)
+    contexts = ([factory(leaves) for factory in run.forward_contexts] if recorded else []) + [spy]
+    try:
+        with torch.enable_grad():
+            out = run(dict(leaves), contexts=contexts)
+    except CellError as e:
+        if _is_numpy_conversion(e.original):
+            return MethodResult(
+                "autograd",
+                "failed",
+                f"autograd cannot follow NumPy code: {run.cell.describe(e.original).split(' raised ')[0]} converts a tensor "
+                "to a NumPy array; write sin(x) or torch.sin(x) instead of np.sin(x)",
+            )
+        return MethodResult("autograd", "failed", f"the cell failed under autograd: {e}")
+    run.cuts = spy.cuts
+    return out
+
+
+def _capture(out: Any, leaves: Mapping[str, Any], annotations: Mapping[Any, tuple[str, str]] | None):
+    try:
+        from ...graph import capture_flow
+    except ImportError:  # the graph module is optional while it is being built
+        return None
+    if annotations:
+        return capture_flow(out, leaves, annotations=annotations)
+    return capture_flow(out, leaves)
+
+
+def _custom_functions(graph: Any) -> list[str]:
+    names = []
+    for node in graph.nodes:
+        if node.kind == "custom":
+            names.append(node.op)
+    return sorted(set(names))
+
+

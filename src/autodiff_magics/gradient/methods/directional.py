@@ -1,0 +1,35 @@
+"""The directional check: g·v against central differences along random directions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...cell import CellError
+from ...errors import InputError
+from ..report import MethodResult
+
+
+def run(run, step: float | None = None, directions: int = 3, seed: int = 0, **_: Any) -> MethodResult:
+    from ...finite_differences import directional, random_directions
+
+    vs = random_directions(run.points, directions, seed)
+    try:
+        d = directional(run.evaluate, run.points, vs, run.eps, relative_step=step, seed=seed)
+    except CellError as e:
+        return MethodResult("directional", "failed", f"the cell failed at a shifted point: {e}")
+    except InputError as e:
+        return MethodResult("directional", "failed", str(e))
+    run.directions = vs
+    from ...finite_differences import SAFETY
+
+    # the new differences state bounds (and carry f's noise); the old ones state estimates
+    bounds = list(d.errors) if hasattr(d, "noise") else [SAFETY * e for e in d.errors]
+    return MethodResult(
+        "directional",
+        "ok",
+        evaluations=d.evaluations,
+        step=d.step,
+        details={"directions": d.directions, "seed": seed, "differences": d.differences, "errors": bounds},
+    )
+
+

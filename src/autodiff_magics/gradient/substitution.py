@@ -1,0 +1,53 @@
+"""The user's tensors swapped for the check's copies wherever the cell reaches them.
+
+``--wrt W`` where W is also a model's parameter: the cell reaches W through ``model``, not by
+name, so a torch function mode swaps the tensor object for the evaluation's copy in every
+operation that receives it (and promotes lower-precision floating tensors to the check's dtype
+when asked, so a float32 model checks in float64 without a dtype error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["Substitution"]
+
+
+class Substitution:
+    """A torch function mode that swaps the user's tensors for the evaluation's, by identity,
+    and (when asked) promotes lower-precision floating tensors to the check's dtype."""
+
+    def __init__(self, originals: Mapping[int, tuple[Any, str]], variables: Mapping[str, Any], promote_to: Any) -> None:
+        from torch.overrides import TorchFunctionMode
+
+        swap = {key: variables[name] for key, (_, name) in originals.items() if name in variables}
+        promote = promote_to
+
+        def convert(a: Any) -> Any:
+            replaced = swap.get(id(a))
+            if replaced is not None:
+                return replaced
+            if promote is not None and getattr(a, "is_floating_point", None) is not None and type(a).__module__.startswith("torch"):
+                try:
+                    if a.is_floating_point() and a.dtype != promote and a.dtype.itemsize < promote.itemsize:
+                        return a.to(promote)
+                except Exception:  # noqa: BLE001 - a tensor subclass without dtype: leave it
+                    return a
+            return a
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                from torch.utils._pytree import tree_map
+
+                args = tree_map(convert, args)
+                kwargs = tree_map(convert, kwargs or {})
+                return func(*args, **kwargs)
+
+        self._mode = Mode()
+
+    def __enter__(self) -> Any:
+        return self._mode.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._mode.__exit__(*exc)

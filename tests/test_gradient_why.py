@@ -1,0 +1,448 @@
+"""The cases of issue 9's "Why", through a real InteractiveShell: the right gradient at the point
+the user gave (against torch.autograd.grad on copies), an honest verdict or one clear sentence,
+and the user's state after as it was (or as one run of the cell leaves it)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from IPython.core.error import UsageError
+
+from .conftest import run
+
+SETUP = """
+import torch, torch.nn as nn, torch.nn.functional as F
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+W = model[0].weight
+xin = torch.randn(5, 3)
+yt = torch.randn(5, 1)
+"""
+
+
+def state(ip) -> dict:
+    """Everything a magic must leave as it was."""
+    ns = ip.user_ns
+    out = {
+        "names": sorted(k for k in ns if not k.startswith("_")),
+        "torch_rng": torch.get_rng_state().clone(),
+        "numpy_rng": np.random.get_state()[1].copy(),
+        "python_rng": random.getstate(),
+        "dtype": torch.get_default_dtype(),
+        "device": torch.get_default_device(),
+        "grad": torch.is_grad_enabled(),
+        "inference": torch.is_inference_mode_enabled(),
+        "anomaly": torch.is_anomaly_enabled(),
+        "function_modes": torch._C._len_torch_function_stack(),
+        "dispatch_modes": torch._C._len_torch_dispatch_stack(),
+    }
+    for name, value in ns.items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, torch.Tensor):
+            out[f"tensor {name}"] = (value.detach().clone(), value.requires_grad, None if value.grad is None else value.grad.clone())
+        elif isinstance(value, nn.Module):
+            out[f"module {name}"] = (
+                {k: v.detach().clone() for k, v in value.state_dict().items()},
+                [m.training for m in value.modules()],
+                [None if p.grad is None else p.grad.clone() for p in value.parameters()],
+                [p.requires_grad for p in value.parameters()],
+            )
+    return out
+
+
+def assert_same_state(before: dict, after: dict, allow: set[str] = frozenset()) -> None:
+    assert before.keys() == after.keys()
+    for key in before:
+        if key in allow:
+            continue
+        a, b = before[key], after[key]
+        if key in ("torch_rng",):
+            assert torch.equal(a, b), key
+        elif key == "numpy_rng":
+            assert np.array_equal(a, b), key
+        elif key.startswith("tensor "):
+            assert torch.equal(a[0], b[0]) and a[1] == b[1] and (a[2] is None) == (b[2] is None), key
+        elif key.startswith("module "):
+            assert a[0].keys() == b[0].keys() and all(torch.equal(a[0][k], b[0][k]) for k in a[0]), key
+            assert a[1] == b[1] and a[3] == b[3] and [g is None for g in a[2]] == [g is None for g in b[2]], key
+        else:
+            assert a == b, key
+
+
+def gradient(ip, line: str, cell: str):
+    result, captured = run(ip, f"%%gradient {line}\n{cell}")
+    if result.error_in_exec is not None:
+        raise result.error_in_exec
+    return result.result, captured
+
+
+@pytest.fixture
+def shell(ip):
+    ip.run_cell(SETUP)
+    return ip
+
+
+def _truth(shell, wrt: list[str], loss) -> list[torch.Tensor]:
+    """torch.autograd.grad on copies of the parameters, through torch.func.functional_call."""
+    model = shell.user_ns["model"]
+    params = {k: v.detach().clone().double().requires_grad_(True) for k, v in model.named_parameters()}
+    buffers = {k: v.detach().clone().double() for k, v in model.named_buffers()}
+    out = torch.func.functional_call(model.double(), {**params, **buffers}, (shell.user_ns["xin"].double(),))
+    model.float()
+    value = loss(out, shell.user_ns["yt"].double())
+    return torch.autograd.grad(value, [params[k] for k in wrt])
+
+
+def test_wrt_a_model_parameter_differentiates_through_the_model(shell):
+    before = state(shell)
+    r, _ = gradient(shell, "--wrt W", "F.mse_loss(model(xin), yt)")
+    (truth,) = _truth(shell, ["0.weight"], F.mse_loss)
+    assert np.abs(r.gradient["W"]).max() > 1e-3  # not the zero gradient of a copy nobody uses
+    np.testing.assert_allclose(r.gradient["W"], truth.numpy(), rtol=1e-9, atol=1e-12)
+    assert r.agree, r.verdict
+    assert any("float32" in n and "float64 copies" in n for n in r.notes)
+    assert_same_state(before, state(shell))
+
+
+def test_wrt_a_path_and_a_whole_model(shell):
+    before = state(shell)
+    r, _ = gradient(shell, "--wrt model[0].weight", "F.mse_loss(model(xin), yt)")
+    (truth,) = _truth(shell, ["0.weight"], F.mse_loss)
+    np.testing.assert_allclose(r.gradient["model[0].weight"], truth.numpy(), rtol=1e-9, atol=1e-12)
+    assert r.agree, r.verdict
+    r, _ = gradient(shell, "--wrt model", "F.mse_loss(model(xin), yt)")
+    assert list(r.to_dict()["variables"]) == ["model.0.weight", "model.0.bias", "model.2.weight", "model.2.bias"]
+    truths = _truth(shell, ["0.weight", "0.bias", "2.weight", "2.bias"], F.mse_loss)
+    for name, t in zip(r.variables, truths):
+        np.testing.assert_allclose(r.gradient[name], t.numpy(), rtol=1e-9, atol=1e-12)
+    assert r.agree, r.verdict
+    # above --fd-limit the directional check takes over
+    r, _ = gradient(shell, "--wrt model --fd-limit 10", "F.mse_loss(model(xin), yt)")
+    assert r.methods["directional"].status == "ok" and r.agree, r.verdict
+    assert_same_state(before, state(shell))
+
+
+def test_float32_model_checks_with_default_options(shell):
+    shell.run_cell("m32 = nn.Linear(3, 1); inp = torch.randn(4, 3)")
+    before = state(shell)
+    r, _ = gradient(shell, "x=[[1., 2., 3.]]", "m32(x).sum()")
+    np.testing.assert_allclose(r.gradient["x"], shell.user_ns["m32"].weight.detach().double().numpy(), rtol=1e-12)
+    assert r.agree, r.verdict
+    assert any("promoted to float64" in n for n in r.notes)
+    assert_same_state(before, state(shell))
+
+
+def test_in_place_edit_of_the_point_changes_only_its_evaluation(shell):
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "x *= 2\n(x**2).sum()")
+    assert r.to_dict()["variables"]["x"] == [1.0, 2.0, 3.0]
+    assert r.to_text().splitlines()[0].startswith("f = 56")
+    np.testing.assert_allclose(r.gradient["x"], [8.0, 16.0, 24.0])  # d/dx (2x)² = 8x at the given x
+    assert r.agree, r.verdict
+    assert any("modifies x in place" in n for n in r.notes)
+
+
+def test_dropout_is_one_function_for_every_method_and_named(shell):
+    shell.run_cell("drop = nn.Dropout(0.5); drop.train()")
+    before = state(shell)
+    r, _ = gradient(shell, "x=[1., 2., 3., 4., 5., 6.]", "(drop(x)**2).sum()")
+    torch.set_rng_state(before["torch_rng"])
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype=torch.float64, requires_grad=True)
+    with torch.random.fork_rng():
+        torch.set_default_dtype(torch.float64)
+        try:
+            (truth,) = torch.autograd.grad((shell.user_ns["drop"](x) ** 2).sum(), x)
+        finally:
+            torch.set_default_dtype(torch.float32)
+    np.testing.assert_allclose(r.gradient["x"], truth.numpy(), rtol=1e-9)
+    assert r.agree, r.verdict
+    assert any("f draws random numbers (line 1" in e and "same draws" in e for e in r.explanations)
+    assert "kink" not in " ".join(r.explanations)
+    assert_same_state(before, state(shell))
+
+
+def test_randn_in_the_cell_and_a_seed_in_the_cell_do_not_leak(shell):
+    before = state(shell)
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "(x * torch.randn(3)).sum()")
+    assert r.agree, r.verdict
+    assert any("f draws random numbers (line 1: randn)" in e for e in r.explanations)
+    assert not any("no_grad" in e for e in r.explanations)
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "torch.manual_seed(3)\nnp_draw = random.random() if False else 0\n(x * torch.randn(3)).sum()")
+    assert r.agree, r.verdict
+    assert_same_state(before, state(shell))
+
+
+def test_side_effects_happen_once(shell):
+    shell.run_cell("buf = torch.zeros(1)\nlog_ = []\nbn = nn.BatchNorm1d(3); bn.train()\nxb = torch.randn(4, 3)")
+    r, captured = gradient(shell, "x=[1., 2., 3.]", "print('hello')\nbuf.add_(1)\nlog_.append(1)\n(x**2).sum()")
+    assert captured.stdout.count("hello") == 1
+    assert shell.user_ns["buf"].tolist() == [1.0]
+    assert shell.user_ns["log_"] == [1]
+    assert any("`log_`" in n for n in r.notes)
+    assert r.agree
+    bn = shell.user_ns["bn"]
+    expected = nn.BatchNorm1d(3)
+    expected.load_state_dict(bn.state_dict())
+    expected.train()(shell.user_ns["xb"])
+    r, _ = gradient(shell, "--wrt xb --dtype float32", "bn(xb).pow(3).sum()")
+    assert int(bn.num_batches_tracked) == 1
+    torch.testing.assert_close(bn.running_mean, expected.running_mean)
+    torch.testing.assert_close(bn.running_var, expected.running_var)
+
+
+def test_symbolic_on_another_branch_does_not_vote(shell):
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "(x**2).sum() if isinstance(x, torch.Tensor) else 0 * x.sum()")
+    np.testing.assert_allclose(r.gradient["x"], [2.0, 4.0, 6.0])
+    assert r.agree, r.verdict
+    sym = r.methods["symbolic"]
+    if sym.status == "failed":  # a tracer on symbols takes the other branch: it must not vote
+        assert r.reference == "autograd" and "another path" in sym.reason
+        assert any("SymPy followed another path" in e for e in r.explanations)
+    else:  # an engine that replays the real run follows the cell's own branch
+        np.testing.assert_allclose(sym.gradient["x"], [2.0, 4.0, 6.0])
+
+
+def test_symbolic_validation_against_the_cells_f():
+    """The rule itself, whatever the engine: SymPy's f must be the cell's f at the point."""
+    from types import SimpleNamespace
+
+    from autodiff_magics.gradient.methods.symbolic import _validate
+
+    run = SimpleNamespace(f0=14.0, eps=2.0**-52, dt=torch.float64, points={"x": torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)},
+                          cancellation=None, symbolic_other_path=None)
+    same = SimpleNamespace(value=14.0)
+    assert _validate(run, same) is None
+    import sympy
+
+    x = sympy.symbols("x0:3")
+    other = SimpleNamespace(value=0.0, expression=sympy.Integer(0), symbols={"x": np.array(x)})
+    assert _validate(run, other).startswith("SymPy followed another path: its f = 0, the cell's f = 14")
+    y = sympy.Symbol("y")
+    run = SimpleNamespace(f0=0.0, eps=2.0**-52, dt=torch.float64, points={"y": torch.tensor(1e-8, dtype=torch.float64)},
+                          cancellation=None, symbolic_other_path=None)
+    rounded = SimpleNamespace(value=0.5, expression=(1 - sympy.cos(y)) / y**2, symbols={"y": np.array(y)})
+    assert _validate(run, rounded) is None  # SymPy is exact: it votes
+    assert run.cancellation.startswith("f loses its digits to cancellation at this point: in float64 f = 0, exactly f = 0.5")
+
+
+def test_nan_never_becomes_the_reference(shell):
+    r, _ = gradient(shell, "x=0.7 y=0.3", "x // y + x * y")
+    assert all(np.all(np.isfinite(g)) for g in r.gradient.values())
+    assert float(r.gradient["x"]) == pytest.approx(0.3, abs=1e-6) and float(r.gradient["y"]) == pytest.approx(0.7, abs=1e-6)
+    assert "nan" not in r.verdict
+
+
+def test_f_zero_at_the_point_keeps_tolerances_meaningful(shell):
+    r, _ = gradient(shell, "x=[0.6, 0.8]", "(x**2).sum() - 1")
+    np.testing.assert_allclose(r.gradient["x"], [1.2, 1.6])
+    assert r.agree, (r.verdict, r.explanations)
+
+
+def test_cancellation_is_said_in_the_headline(shell):
+    r, _ = gradient(shell, "x=1e-8", "(1 - cos(x)) / x**2")
+    assert r.verdict.startswith("f loses its digits to cancellation at this point")
+    assert "exactly f = 0.5" in r.verdict
+    assert not r.agree
+    assert not any("no_grad" in e or "odd one out" in e for e in r.explanations)
+
+
+def test_global_inference_mode_is_off_inside_and_back_after(shell):
+    shell.run_cell("_im = torch.inference_mode(); _im.__enter__()")
+    try:
+        assert torch.is_inference_mode_enabled()
+        r, _ = gradient(shell, "x=[1., 2.]", "(x**3).sum()")
+        assert torch.is_inference_mode_enabled()
+    finally:
+        shell.run_cell("_im.__exit__(None, None, None)")
+    np.testing.assert_allclose(r.gradient["x"], [3.0, 12.0])
+    assert r.agree, r.verdict
+    assert any("inference_mode" in e for e in r.explanations)
+    shell.run_cell("torch.set_grad_enabled(False)")
+    try:
+        r, _ = gradient(shell, "x=[1., 2.]", "(x**3).sum()")
+        assert not torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(True)
+    assert r.agree and r.methods["autograd"].gradient["x"].tolist() == [3.0, 12.0]
+
+
+@pytest.mark.parametrize("cell", ["(x % 2).sum()", "torch.floor(x).sum()"])
+def test_piecewise_constant_ops_do_not_escape(shell, cell):
+    r, _ = gradient(shell, "x=[1.3, 2.6]", cell)
+    sym = r.methods["symbolic"]
+    expected = [1.0, 1.0] if "%" in cell else [0.0, 0.0]
+    if sym.status == "ok":  # an engine with a rule for it: derivative 0 where it is defined
+        np.testing.assert_allclose(sym.gradient["x"], expected, atol=1e-12)
+    else:
+        assert sym.status == "skipped" and "piecewise-constant" in sym.reason
+    np.testing.assert_allclose(r.gradient["x"], expected, atol=1e-9)
+    assert r.agree, r.verdict
+
+
+def test_device_meta_is_one_sentence(shell):
+    before = state(shell)
+    with pytest.raises(UsageError, match="meta device holds shapes but no values"):
+        gradient(shell, "x=[1., 2.] --device meta", "(x**2).sum()")
+    assert_same_state(before, state(shell))
+
+
+def test_a_method_that_raises_is_a_failed_row(shell, monkeypatch):
+    from autodiff_magics.gradient import methods
+
+    def broken(run, **_):
+        raise RuntimeError("boom\nmore")
+
+    monkeypatch.setitem(methods.RUNNERS, "forward", broken)
+    r, _ = gradient(shell, "x=[1., 2.]", "(x**3).sum()")
+    assert r.methods["forward"].status == "failed" and r.methods["forward"].reason == "forward raised RuntimeError: boom"
+    assert r.agree
+
+
+def test_points_catch_a_backward_wrong_only_for_negative_inputs(shell):
+    shell.run_cell(
+        "class HalfWrong(torch.autograd.Function):\n"
+        "    @staticmethod\n"
+        "    def forward(ctx, x):\n"
+        "        ctx.save_for_backward(x)\n"
+        "        return x**3\n"
+        "    @staticmethod\n"
+        "    def backward(ctx, g):\n"
+        "        (x,) = ctx.saved_tensors\n"
+        "        return g * 3 * x * x.abs()\n"
+    )
+    r, _ = gradient(shell, "x=[1., 2.]", "HalfWrong.apply(x).sum()")
+    assert r.agree  # right at the point, where x > 0
+    r, _ = gradient(shell, "x=[1., 2.] --points 8", "HalfWrong.apply(x).sum()")
+    assert not r.agree
+    assert r.verdict.startswith("autograd disagrees with central differences at")
+    assert r.methods["points"].details["compared"] == 8
+    assert "autograd" in r.suspects
+
+
+def test_did_you_mean_hints(shell):
+    with pytest.raises(UsageError, match=r"did you mean torch\.mean\?"):
+        gradient(shell, "x=[1., 2.]", "mean(x)")
+    with pytest.raises(UsageError, match=r"did you mean --wrt xin,yt \(no space after the comma\)"):
+        gradient(shell, "--wrt xin, yt", "(xin * yt.sum()).sum()")
+    with pytest.raises(UsageError, match="makes x a vector"):
+        gradient(shell, "x=1, y=2", "x * y")
+
+
+def test_ctrl_c_twice_leaves_no_mode_behind(shell):
+    from autodiff_magics.gradient import global_state as evaluation
+
+    before = state(shell)
+    calls = []
+
+    def interrupt(v):
+        calls.append(1)
+        if len(calls) in (3, 4):
+            raise KeyboardInterrupt
+        return v
+
+    shell.user_ns["interrupt"] = interrupt
+    original = evaluation.GlobalState.restore
+
+    def restore_interrupted_once(self, _seen=[]):
+        if not _seen:
+            _seen.append(1)
+            raise KeyboardInterrupt  # a second Ctrl-C arrives during the clean-up
+        original(self)
+
+    evaluation.GlobalState.restore = restore_interrupted_once
+    try:
+        result, _ = run(shell, "%%gradient x=[1., 2.]\n(interrupt(x) ** 2).sum()")
+    finally:
+        evaluation.GlobalState.restore = original
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    shell.user_ns.pop("interrupt")
+    assert_same_state(before, state(shell))
+
+
+def test_progress_names_the_method_and_counts_evaluations():
+    import autodiff_magics as adm
+
+    heard = []
+    adm.gradient("(x**3).sum()", x=[1.0, 2.0, 3.0], progress=lambda m, done, total: heard.append((m, done, total)))
+    methods = [m for m, _, _ in heard]
+    assert {"autograd", "central", "forward"} <= set(methods)  # (a symbolic replay of autograd's run evaluates nothing)
+    assert [d for _, d, _ in heard] == sorted(d for _, d, _ in heard)  # counts only grow
+    assert all(total >= 20 for _, _, total in heard)
+
+
+def test_progress_line_and_widget_leave_nothing_behind():
+    import io
+
+    from autodiff_magics.views.gradient import Progress
+
+    line = Progress(after=0.0)
+    line._stream = io.StringIO()
+    for done in (1, 2, 3):
+        line("central", done, 10)
+    assert "%%gradient: central, 3 evaluations of the cell, about 7 left" in line._stream.getvalue()
+    line.close()
+    assert line._stream.getvalue().endswith(" " * 100 + "\r")
+    published = []
+    bar = Progress(publish=lambda data, metadata: published.append(data), after=0.0)
+    for done in (2, 3, 4):
+        bar("forward", done, 9)
+    widget = bar._widget
+    assert widget.children[0].value == 4 and widget.children[0].max == 9 and "forward" in widget.children[1].value
+    bar.close()
+    assert len(published) == 1 and "application/vnd.jupyter.widget-view+json" in published[0]
+    assert widget.comm is None  # closed: the frontend removes it
+
+
+def test_a_wrong_vmap_batch_is_never_agreement(shell):
+    r, _ = gradient(shell, "x=2.0", "torch.roll(x, 10) * 1.25")
+    assert float(r.gradient["x"]) == 1.25
+    central = r.methods["central"]
+    if r.agree:  # the batch was checked against plain evaluations and dropped
+        assert abs(float(central.gradient["x"]) - 1.25) <= float(central.error["x"])
+    else:
+        assert "central" in r.suspects
+
+
+def test_display_in_the_cell_shows_once(shell):
+    shell.run_cell("from IPython.display import display")
+    r, captured = gradient(shell, "x=[1., 2.]", "display('shown')\n(x**2).sum()")
+    assert r.agree
+    assert [o.data.get("text/plain") for o in captured.outputs].count("'shown'") == 1
+
+
+def test_numpy_and_python_draws_inside_a_function_are_common_and_found(shell):
+    shell.run_cell("import numpy as np, random\ndef jitter(x):\n    return x * (1 + np.random.rand()) + random.random()")
+    before = state(shell)
+    r, _ = gradient(shell, "x=[1., 2.]", "(jitter(x)**2).sum()")
+    assert r.agree, r.verdict
+    assert any("f draws random numbers" in e for e in r.explanations)
+    np.random.set_state(np.random.get_state())  # reading it does not move it
+    assert_same_state(before, state(shell))
+
+
+def test_progress_shows_only_when_the_evaluations_left_are_slow():
+    import io
+
+    from autodiff_magics.views.gradient import Progress
+
+    clock = iter([0.0, 2.0, 2.001, 2.002, 2.5])  # start; an import-long first gap; then fast evaluations
+    fast = Progress(after=1.0)
+    fast._clock = lambda: next(clock)
+    fast._start = 0.0
+    fast._stream = io.StringIO()
+    for done in (1, 2, 3, 4):
+        fast("central", done, 100)
+    assert fast._stream.getvalue() == ""  # 0.001 s × 96 left is not slow
+    slow = Progress(after=1.0)
+    ticks = iter([0.0, 0.5, 1.0, 1.5])
+    slow._clock = lambda: next(ticks)
+    slow._start = 0.0
+    slow._stream = io.StringIO()
+    for done in (1, 2, 3):
+        slow("forward", done, 20)
+    assert "%%gradient: forward, 3 evaluations of the cell, about 17 left" in slow._stream.getvalue()
