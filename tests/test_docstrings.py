@@ -9,7 +9,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["autodiff_magics", "autodiff_magics.gradient.check", "autodiff_magics.cell", "autodiff_magics.functions"])
+@pytest.mark.parametrize("module", ["autodiff_magics", "autodiff_magics.gradient.check", "autodiff_magics.cell", "autodiff_magics.functions", "autodiff_magics.graph"])
 def test_docstring_examples(module):
     had_underscore = "_" in builtins.__dict__
     try:

@@ -15,10 +15,6 @@ from nbclient import NotebookClient
 
 from .jupyter_env import DEMO, KERNEL_NAME, MAGIC_PREFIXES, WIDGET_MIME, jupyter_env, magic_cells
 
-#: The lead: set True once %%gradient passes the symbolic engine's annotations to capture_flow
-#: (interface 1 of the brief); then the exported picture must show x₂³ = 27.
-ANNOTATIONS_WIRED = False
-
 #: text that must never reach a reader: widget and object reprs
 RAW_REPRS = re.compile(r"VBox\(|HBox\(|Accordion\(|<autodiff_magics\.|object at 0x[0-9a-f]+")
 
@@ -308,8 +304,6 @@ def test_html_export_shows_the_graphs_as_pictures(demo):
     assert "mse_loss · MseLossBackward0" in mlp and "relu · ReluBackward0" in mlp and "addmm · AddmmBackward0" in mlp
 
 
-@pytest.mark.skipif(not ANNOTATIONS_WIRED, reason="the symbolic engine's annotations are not wired into %%gradient yet "
-                    "(set ANNOTATIONS_WIRED = True in tests/test_notebook.py once they are)")
 def test_html_export_picture_shows_what_each_node_computed(demo):
     flow = svg_of(demo, exported(demo), "--expect [3, -8, 144]")
     assert re.search(r">x(₂|\[2\]|_?2)\*\*3 = 27</text>", flow), "the pow box says x₂**3 = 27"
