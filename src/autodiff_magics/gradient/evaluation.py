@@ -86,6 +86,7 @@ class Evaluation:
         self.symbolic_other_path: str | None = None
         self.cancellation: str | None = None
         self.fd_kinks: list[tuple[str, tuple[int, ...], float, float]] = []
+        self.measured_noise: float | None = None  # f's noise at the point, as the central row measured it
         self.cuts: list[str] = []
         self.custom_functions: list[str] = []
         self.directions: list[dict[str, Any]] = []

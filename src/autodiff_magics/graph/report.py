@@ -85,7 +85,7 @@ class Columns:
         self.variables = variables  # leaf id -> variable name (or None), in id order
         self.details = details  # (shape, dtype, device, outputs, saved) of nodes 1…len(details)
         self.grads: dict[int, Any] = {}  # node id -> {"received": …, "passed": …} (flow only)
-        self.annotations: dict[int, tuple[str, str]] = {}  # node id -> (expression, value)
+        self.annotations: dict[int, Any] = {}  # node id -> (expression, value), or a callable printing them
 
 
 @dataclass
@@ -151,6 +151,8 @@ class GraphReport(Report):
             node.outputs = None
             node.detailed = False
         note = c.annotations.get(node_id)
+        if callable(note):  # printed on first read, then kept as text
+            note = c.annotations[node_id] = tuple(map(str, note()))
         if note is not None:
             node.expression, node.value = note
         return node
@@ -159,6 +161,10 @@ class GraphReport(Report):
         """Node ``node_id``'s inputs: ids in ``next_functions`` order, None for a None edge."""
         c = self._columns
         return [child or None for child in c.flat[c.bounds[node_id - 1]:c.bounds[node_id]]]
+
+    def custom_functions(self) -> list[str]:
+        """The custom ``autograd.Function`` classes in the graph, by name (read without building nodes)."""
+        return sorted({op for _, op, kind in set(self._columns.infos) if kind == "custom"})
 
     def leaf_names(self) -> list[str | None]:
         """The leaves' variable names, in id order (None where no name was found)."""

@@ -200,12 +200,12 @@ def _walk_nodes(roots: list[Any], namer: Namer, *, tensor_name: str | None, deta
     # the annotated nodes by id, looked up from the annotations' side (usually far fewer than the
     # nodes); read, like the other details, for the first ``details`` nodes only: the symbolic
     # engine prints each text when it is first read
-    notes: dict[int, tuple[str, str]] = {}
+    notes: dict[int, Any] = {}
+    lazy = getattr(annotations, "lazy", None)  # texts printed when a view first shows the node
     for fn in list(annotations.keys()) if annotations else ():
         node_id = index.get(fn)
         if node_id and node_id <= detailed:
-            note = annotations[fn]
-            notes[node_id] = (str(note[0]), str(note[1]))
+            notes[node_id] = lazy(fn) if lazy is not None else tuple(map(str, annotations[fn]))
     bounds = list(accumulate(counts, initial=0))
     del kids, counts, index
     levels[0] = 0

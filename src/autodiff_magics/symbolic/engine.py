@@ -10,6 +10,8 @@ during another real forward at the point (the autograd method's) is replayed ins
 
 from __future__ import annotations
 
+import functools
+
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -166,11 +168,19 @@ class Annotations(Mapping):
     def __getitem__(self, node: Any) -> tuple[str, str]:
         text = self._texts.get(node)
         if text is None:
-            values, real = self._entries[node]
-            if self._pretty is None:
-                self._pretty = pretty_symbols(self._symbols)
-            text = self._texts[node] = (_short_expression(values, self._pretty), _short_value(real))
+            text = self._texts[node] = self._print(self._entries[node])
         return text
+
+    def lazy(self, node: Any) -> Callable[[], tuple[str, str]]:
+        """The texts of ``node``, printed only when called: a graph keeps this for the nodes it
+        shows, and a report hidden with ``;`` never prints. It holds the expressions, not the node."""
+        return functools.partial(self._print, self._entries[node])
+
+    def _print(self, entry: tuple[np.ndarray, Any]) -> tuple[str, str]:
+        values, real = entry
+        if self._pretty is None:
+            self._pretty = pretty_symbols(self._symbols)
+        return _short_expression(values, self._pretty), _short_value(real)
 
     def __iter__(self):
         return iter(self._entries)

@@ -50,7 +50,7 @@ def run(run, **_: Any) -> MethodResult:
         return MethodResult("autograd", "failed", f"the backward pass raised: {str(e).splitlines()[0]}")
     if capture is not None:
         run.graph = capture.report()
-        run.custom_functions = _custom_functions(run.graph)
+        run.custom_functions = run.graph.custom_functions()
     release = getattr(annotations, "release", None)
     if release is not None:
         release()  # the annotations hold autograd nodes: once captured, the report must not pin the graph
@@ -111,13 +111,5 @@ def _capture(out: Any, leaves: Mapping[str, Any], annotations: Mapping[Any, tupl
     if annotations:
         return capture_flow(out, leaves, annotations=annotations)
     return capture_flow(out, leaves)
-
-
-def _custom_functions(graph: Any) -> list[str]:
-    names = []
-    for node in graph.nodes:
-        if node.kind == "custom":
-            names.append(node.op)
-    return sorted(set(names))
 
 

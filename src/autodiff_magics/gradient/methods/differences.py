@@ -17,14 +17,20 @@ def runner(scheme: str) -> Callable[..., MethodResult]:
     def runner(run, step: float | None = None, **_: Any) -> MethodResult:
         from ...finite_differences import per_coordinate
 
+        # the central row measures f's noise on its way; the forward row reuses it instead of
+        # spending evaluations of its own on noise()
+        level = getattr(run, "measured_noise", None) if scheme == "forward" else None
         try:
-            d = per_coordinate(run.evaluate, run.points, scheme, run.eps, run.f0, relative_step=step, evaluate_batch=run.evaluate_batch)
+            d = per_coordinate(run.evaluate, run.points, scheme, run.eps, run.f0, relative_step=step, evaluate_batch=run.evaluate_batch,
+                               noise_level=level)
         except CellError as e:
             return MethodResult(scheme, "failed", f"the cell failed at a shifted point: {e}")
         except InputError as e:
             return MethodResult(scheme, "failed", str(e))
         if scheme == "central":
             run.fd_kinks = d.kinks
+            if getattr(d, "noise", None) is not None and math.isfinite(d.noise):
+                run.measured_noise = d.noise
         run.notes_after.extend(n for n in getattr(d, "notes", []) if n not in run.notes_after)
         return MethodResult(
             scheme,
