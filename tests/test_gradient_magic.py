@@ -270,3 +270,21 @@ def test_ctrl_c_in_the_cell_leaves_everything_as_it_was(ip):
     before[0].discard("calls")
     assert _same_state(before, after)
     assert ip.user_ns["w"].grad is None and ip.user_ns["w"].requires_grad
+
+
+def test_a_model_loss_in_its_weights_is_named_by_its_length_not_printed(ip):
+    """A model's loss written out in 12 weights is thousands of characters: the views say so in one
+    line (the report keeps the whole formula) instead of printing it and each of its derivatives."""
+    ip.run_cell(
+        "import torch, torch.nn as nn, torch.nn.functional as F\ntorch.manual_seed(0)\n"
+        "model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))\nxin = torch.randn(8, 3); yt = torch.randn(8, 1)"
+    )
+    r = ip.run_cell_magic("gradient", "--wrt model[0].weight", "F.mse_loss(model(xin), yt)")
+    assert r.agree and r.methods["symbolic"].status == "ok"
+    assert len(r.symbolic.expression) > 1000  # the report keeps it whole
+    text = r.to_text()
+    head = text.split("Graph of the autograd run")[0]  # the graph's rows carry saved tensors: their own budget
+    assert max(map(len, head.splitlines())) < 400
+    assert f"f is a {len(r.symbolic.expression):,}-character formula" in text and "∂f/∂" not in text
+    html = ip.display_formatter.format(r)[0]["text/html"]
+    assert "-character formula" in html and len(html) < 200_000

@@ -123,6 +123,32 @@ def _directional_rows(report) -> list[list[str]]:
 # -- text ------------------------------------------------------------------------------------------
 
 
+#: longest formula a view writes out; a longer one (a model's loss written in its weights) is named
+#: by its length instead, and stays whole in the report (``r.symbolic``, ``to_dict()['symbolic']``)
+FORMULA_LIMIT = 240
+
+
+def _formula(text: str) -> str:
+    if len(text) <= FORMULA_LIMIT:
+        return text
+    return f"… (a {len(text):,}-character formula, whole in r.symbolic and r.to_dict()['symbolic'])"
+
+
+def _too_long(sym) -> str | None:
+    """One sentence instead of the formulas when f itself is too long to read."""
+    n = len(sym.expression)
+    if n <= FORMULA_LIMIT:
+        return None
+    return (f"f is a {n:,}-character formula in the variables: too long to print here; r.symbolic and "
+            "r.to_dict()['symbolic'] hold it and its derivatives; the table below shows their values")
+
+
+def _formula_latex(text: str) -> str:
+    if len(text) <= FORMULA_LIMIT:
+        return text
+    return f"\\ldots\\text{{ (a {len(text):,}-character formula, whole in r.symbolic)}}"
+
+
 def to_text(report) -> str:
     """The report as terminal IPython prints it."""
     lines = [f"f = {fmt_num(report.value)}   at {_point_text(report)}   ({report.dtype} on {report.device})"]
@@ -133,14 +159,15 @@ def to_text(report) -> str:
     sym = report.symbolic
     if sym is not None:
         lines.append("")
-        lines.append(f"f = {sym.expression}")
-        for comp in _components(report):
+        long = _too_long(sym)
+        lines.append(long or f"f = {sym.expression}")
+        for comp in [] if long else _components(report):
             if comp is None:
                 lines.append("⋮")
                 continue
             _, var, idx = comp
             d, exact = sym.derivatives[var][idx], sym.exact_gradient[var][idx]
-            lines.append(f"∂f/∂{_pretty_partial(var, idx)} = {d}" + (f" = {exact}" if exact != d else ""))
+            lines.append(f"∂f/∂{_pretty_partial(var, idx)} = {_formula(d)}" + (f" = {exact}" if exact != d else ""))
     methods = _with_gradient(report)
     if methods:
         bad = _bad_cells(report)
@@ -212,6 +239,9 @@ def _formulas_html(report, latex: bool) -> str:
         reason = report.methods.get("symbolic")
         why = f": {reason.reason}" if reason is not None and reason.reason else ""
         return f"<div class='muted'>No symbolic formula{esc(why)}</div>"
+    long = _too_long(sym)
+    if long:
+        return f"<div class='muted'>{esc(long)}</div>"
     items = []
     if latex:
         items.append(f"<div>$f = {esc(sym.latex)}$</div>")
@@ -224,11 +254,11 @@ def _formulas_html(report, latex: bool) -> str:
         _, var, idx = comp
         exact = sym.exact_gradient[var][idx]
         if latex:
-            d = sym.derivatives_latex[var][idx]
+            d = _formula_latex(sym.derivatives_latex[var][idx])
             sym_name = _latex_symbol(var, idx)
             items.append(f"<div>$\\dfrac{{\\partial f}}{{\\partial {esc(sym_name)}}} = {esc(d)}$ <span class='muted'>= {esc(exact)}</span></div>")
         else:
-            d = sym.derivatives[var][idx]
+            d = _formula(sym.derivatives[var][idx])
             items.append(f"<div class='mono'>∂f/∂{esc(_pretty_partial(var, idx))} = {esc(d)} = {esc(exact)}</div>")
     return "".join(items)
 
