@@ -17,25 +17,16 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 import sympy as sym
 import torch
 from IPython.core.interactiveshell import InteractiveShell
+from timing import median_time  # bench/, the script's own folder
 
 F2 = "3*x[0]*x[2] - 2*x[1]**2 + 5*x[2]**3"
 
 
-def median_time(fn, repeat: int = 15, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def seed_cells() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import sys
 import time
 from collections import Counter
@@ -28,19 +27,11 @@ import torch  # noqa: E402
 from autodiff_magics.cell import CellFunction  # noqa: E402
 from autodiff_magics.symbolic import record_operators, trace_and_differentiate  # noqa: E402
 from tests.test_opinfo_symbolic import check_corpus, op_status  # noqa: E402
+from timing import median_time  # noqa: E402  (bench/, the script's own folder)
 
 ANSWERED = ("ok", "kink", "autograd differs")
 
 
-def median_time(fn, repeat: int = 51, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def corpus(names: list[str] | None) -> None:
@@ -68,9 +59,9 @@ def f2() -> None:
     source = "3*x[0]*x[2] - 2*x[1]**2 + 5*x[2]**3"
     cell = CellFunction(source, {})
     point = {"x": np.array([1.0, 2.0, 3.0])}
-    row = median_time(lambda: trace_and_differentiate(cell, point))
+    row = median_time(lambda: trace_and_differentiate(cell, point), repeat=51, warmup=5)
     torch_cell = CellFunction("torch.sin(x).sum() + " + source, {"torch": torch})
-    row_torch = median_time(lambda: trace_and_differentiate(torch_cell, point))
+    row_torch = median_time(lambda: trace_and_differentiate(torch_cell, point), repeat=51, warmup=5)
 
     def forward(record: bool):
         x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
@@ -80,10 +71,10 @@ def f2() -> None:
             y = cell({"x": x})
         return rec.finish(y), y
 
-    bare = median_time(lambda: forward(False))
-    recorded = median_time(lambda: forward(True))
+    bare = median_time(lambda: forward(False), repeat=51, warmup=5)
+    recorded = median_time(lambda: forward(True), repeat=51, warmup=5)
     rec, _ = forward(True)
-    replay = median_time(lambda: trace_and_differentiate(cell, point, record=rec))
+    replay = median_time(lambda: trace_and_differentiate(cell, point, record=rec), repeat=51, warmup=5)
     print(f"2. f2: symbolic row {row * 1e3:.2f} ms (plain arithmetic: traced directly); with a torch call in the cell "
           f"(recorded run + replay) {row_torch * 1e3:.2f} ms; replaying a record of another forward {replay * 1e3:.2f} ms; "
           f"that forward {bare * 1e3:.3f} ms bare, {recorded * 1e3:.3f} ms recorded")

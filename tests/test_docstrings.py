@@ -9,7 +9,15 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["autodiff_magics", "autodiff_magics.gradient.check", "autodiff_magics.cell", "autodiff_magics.functions", "autodiff_magics.graph"])
+MODULES = [
+    "autodiff_magics", "autodiff_magics.gradient.check", "autodiff_magics.cell", "autodiff_magics.functions", "autodiff_magics.graph",
+    "autodiff_magics.symbolic", "autodiff_magics.symbolic.engine", "autodiff_magics.symbolic.recording",
+    "autodiff_magics.tensors", "autodiff_magics.tensors.summary", "autodiff_magics.tensors.words",
+    "autodiff_magics.aliasing", "autodiff_magics.aliasing.comparison",
+]
+
+
+@pytest.mark.parametrize("module", MODULES)
 def test_docstring_examples(module):
     had_underscore = "_" in builtins.__dict__
     try:

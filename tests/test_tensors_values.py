@@ -210,19 +210,3 @@ def test_statistics_leave_no_trace_and_make_no_full_copy():
     assert torch.equal(torch.isnan(x), torch.isnan(before)) and torch.equal(x.nan_to_num(), before.nan_to_num())
     x.resize_(1 << 21)  # the storage is still resizable: no .numpy() was taken of it
     assert x.numel() == 1 << 21
-
-
-@pytest.mark.parametrize("module", ["autodiff_magics.tensors", "autodiff_magics.tensors.summary", "autodiff_magics.tensors.words",
-                                    "autodiff_magics.aliasing", "autodiff_magics.aliasing.comparison"])
-def test_docstring_examples_of_the_packages(module):
-    import builtins
-    import doctest
-    import importlib
-
-    had_underscore = "_" in builtins.__dict__
-    try:
-        result = doctest.testmod(importlib.import_module(module))
-    finally:
-        if not had_underscore:
-            builtins.__dict__.pop("_", None)
-    assert result.attempted >= 1 and result.failed == 0
