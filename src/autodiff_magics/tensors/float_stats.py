@@ -34,6 +34,21 @@ class _FloatAcc:
         self.lo, self.hi = math.inf, -math.inf
         self.nan = self.posinf = self.neginf = self.zeros = 0
         self.shift: float | None = None
+        self.batch: list[tuple[int, float, float]] = []  # (count, sum, sum of squares) of clean chunks
+
+    def flush(self) -> None:
+        """Merge the batched chunks at once: Chan et al.'s sum, vectorised in float64."""
+        if not self.batch:
+            return
+        import numpy as np
+
+        n, s, q = np.array(self.batch, dtype=np.float64).T
+        self.batch = []
+        mean = s / n
+        total = n.sum()
+        m = s.sum() / total
+        m2 = np.maximum(q - s * mean, 0.0).sum() + (n * (mean - m) ** 2).sum()
+        self.mom.add(int(total), float(m), float(m2))
 
     def minmax(self, mn: float, mx: float) -> None:
         self.lo, self.hi = min(self.lo, mn), max(self.hi, mx)
@@ -69,8 +84,8 @@ def _as_dtype(x: float, dtype) -> float:
     return x if dtype == torch.float64 else float(torch.tensor(x, dtype=dtype).item())
 
 
-#: CPU chunk for floats: L2-sized (the cache passes run 1.3-2x faster than from a 4 MB chunk in L3)
-FLOAT_CPU_CHUNK_BYTES = 1 << 19
+#: CPU chunk for floats: L2-sized (1 MiB; 4 MiB sat in L3, 512 KiB costs more per-call overhead)
+FLOAT_CPU_CHUNK_BYTES = 1 << 20
 
 
 def _float_stats(u, chunk: int, blocks=None) -> dict[str, Any]:
@@ -103,13 +118,39 @@ def _loop(u, chunk, blocks, work, acc, bufs) -> dict[str, Any]:
             v = c.view(-1) if c.dtype == work and c.is_contiguous() else bufs.copy(c)
             a = _host(v)
         total = v.sum().item()  # the one read from memory; NaN or ±inf here says a chunk has them
+        if a is not None and acc.shift is None and math.isfinite(total) and _batched(a, total, acc, bufs):
+            continue
+        acc.flush()
         if math.isfinite(total):
             _clean(v, a, total, acc, bufs)
         elif a is not None:
             _sprinkled(v, a, acc, bufs)
         else:  # on accelerators isfinite and friends are fast: count element by element
             _by_element(v, acc, bufs)
+    acc.flush()
     return acc.result()
+
+
+def _batched(a, total: float, acc: _FloatAcc, bufs) -> bool:
+    """A clean CPU chunk with the least Python per chunk: min, max, zeros and the sum of
+    squares by NumPy, its (count, sum, sum of squares) kept for one merge at the end; False
+    (nothing done) when it needs the general path (squares overflow, or its mean dominates)."""
+    q = float(a.dot(a))
+    n = a.size
+    if not (q - total * total / n >= q / 8) or q == math.inf:
+        return False
+    mn, mx = float(a.min()), float(a.max())
+    if mn < acc.lo:
+        acc.lo = mn
+    if mx > acc.hi:
+        acc.hi = mx
+    if mn <= 0 <= mx:
+        import numpy as np
+
+        eq = np.equal(a, 0, out=bufs.flags(n))
+        acc.zeros += int(np.count_nonzero(eq)) if eq.view(np.uint8).max() else 0
+    acc.batch.append((n, total, q))
+    return True
 
 
 def _host(t):
