@@ -299,6 +299,7 @@ def _sprinkled(v, a, acc: _FloatAcc, bufs) -> bool:
 
 #: eight True bytes: a word of ``isfinite`` flags with no NaN/inf among its 8 elements
 _ALL_FINITE = int.from_bytes(b"\x01" * 8, "little")
+_ALL_FINITE_U64 = None  # the same as a NumPy uint64 (a Python int there costs 2x in the comparison)
 
 
 def _not_finite_positions(fin):
@@ -306,8 +307,11 @@ def _not_finite_positions(fin):
     are usually rare), then checked one by one inside the words that are not all True."""
     import numpy as np
 
+    global _ALL_FINITE_U64
+    if _ALL_FINITE_U64 is None:
+        _ALL_FINITE_U64 = np.uint64(_ALL_FINITE)
     n8 = fin.size - fin.size % 8
-    words = np.flatnonzero(fin[:n8].view(np.uint64) != _ALL_FINITE)
+    words = np.flatnonzero(fin[:n8].view(np.uint64) != _ALL_FINITE_U64)
     near = (words[:, None] * 8 + np.arange(8)).reshape(-1)
     tail = np.arange(n8, fin.size)
     near = np.concatenate((near, tail)) if tail.size else near
