@@ -210,3 +210,22 @@ def test_statistics_leave_no_trace_and_make_no_full_copy():
     assert torch.equal(torch.isnan(x), torch.isnan(before)) and torch.equal(x.nan_to_num(), before.nan_to_num())
     x.resize_(1 << 21)  # the storage is still resizable: no .numpy() was taken of it
     assert x.numel() == 1 << 21
+
+
+def _mixed_chunks():
+    """Clean chunks (batched), then chunks whose mean dominates (the shifted path), one with
+    NaN/±inf, one of zeros, one whose squares overflow float32, then clean ones again."""
+    torch.manual_seed(5)
+    return torch.cat([torch.randn(10_000), 1000 + torch.randn(8_000) / 1000, sprinkle(torch.randn(5_000), 100),
+                      torch.zeros(4_096), torch.full((4_096,), 3e19), torch.randn(9_000)])
+
+
+@pytest.mark.parametrize("make", [_mixed_chunks, lambda: _mixed_chunks().flip(0)])
+def test_batched_clean_chunks_merge_with_every_other_path(small_chunks, make):
+    x = make()
+    s = tensorinfo(x).stats
+    ref = reference(x)
+    for key in ("nan", "posinf", "neginf", "zeros", "count", "min", "max"):
+        assert s[key] == ref[key], key
+    assert s["mean"] == pytest.approx(ref["mean"], rel=1e-5)
+    assert s["std"] == pytest.approx(ref["std"], rel=1e-4)
