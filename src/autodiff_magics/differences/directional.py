@@ -38,11 +38,15 @@ def random_directions(points: Mapping[str, Any], k: int, seed: int) -> list[dict
     import torch
 
     generator = torch.Generator(device="cpu").manual_seed(seed)
+    shifts = torch.arange(8, dtype=torch.uint8)
     out = []
     for _ in range(k):
         v = {}
         for name, x in points.items():
-            bits = torch.randint(0, 2, tuple(x.shape), generator=generator, dtype=torch.int8)
+            # one random byte per 8 signs (a uniform byte's bits are independent fair coins)
+            n = int(x.numel())
+            drawn = torch.randint(0, 256, ((n + 7) // 8,), generator=generator, dtype=torch.uint8)
+            bits = drawn[:, None].bitwise_right_shift(shifts).bitwise_and_(1).reshape(-1)[:n].reshape(x.shape)
             v[name] = bits.to(device=x.device, dtype=x.dtype).mul_(2).sub_(1)
         out.append(v)
     return out
@@ -80,10 +84,17 @@ def directional(
     t = 2.0 ** round(math.log2(rel * max(1.0, top) / math.sqrt(n)))
     steps = np.repeat(np.array(multiples, dtype=float)[:, None] * t, len(directions), axis=1)
     fp, fm = np.empty_like(steps), np.empty_like(steps)
+    # one buffer per variable, refilled with x ± k·t·v for each evaluation (the evaluation copies
+    # it again when the cell edits its variables in place, and keeps no tensor after it returns)
+    buffers = {name: torch.empty_like(x.detach()) for name, x in points.items()}
+
+    def shifted(v: Mapping[str, Any], alpha: float) -> dict[str, Any]:
+        return {name: torch.add(x.detach(), v[name], alpha=alpha, out=buffers[name]) for name, x in points.items()}
+
     for j, v in enumerate(directions):
         for m, k in enumerate(multiples):
-            fp[m, j] = evaluate({name: torch.add(x, v[name], alpha=k * t) for name, x in points.items()})
-            fm[m, j] = evaluate({name: torch.add(x, v[name], alpha=-k * t) for name, x in points.items()})
+            fp[m, j] = evaluate(shifted(v, k * t))
+            fm[m, j] = evaluate(shifted(v, -k * t))
     floor = noise_level or 0.0
     if per_direction == 8:
         c = central(fp, fm, steps, steps, None, eps)
