@@ -72,7 +72,9 @@ def directional(
     from ``noise_level`` (from :func:`.noise.noise`; ε·|f| when not given). The step t is a power of
     two near rel·max(1, max|x|)/√n for n elements, so that x ± k·t is exact and the point moves by
     the same distance in norm whatever n. Inputs round at their first use, so the noise is at least
-    2ε·max|x|·|g·v|."""
+    2ε·max|x|·|g·v|. The shifted points are written into one buffer per variable, refilled for
+    each evaluation: ``evaluate`` reads them and keeps none (:class:`..gradient.Evaluation` copies
+    the variables a cell edits in place)."""
     import torch
 
     if per_direction not in (4, 8):
