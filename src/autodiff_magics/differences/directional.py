@@ -46,8 +46,8 @@ def random_directions(points: Mapping[str, Any], k: int, seed: int) -> list[dict
             # one random byte per 8 signs (a uniform byte's bits are independent fair coins)
             n = int(x.numel())
             drawn = torch.randint(0, 256, ((n + 7) // 8,), generator=generator, dtype=torch.uint8)
-            bits = drawn[:, None].bitwise_right_shift(shifts).bitwise_and_(1).reshape(-1)[:n].reshape(x.shape)
-            v[name] = bits.to(device=x.device, dtype=x.dtype).mul_(2).sub_(1)
+            bits = drawn[:, None].bitwise_right_shift(shifts).bitwise_and_(1).view(torch.int8).mul_(2).sub_(1)
+            v[name] = bits.reshape(-1)[:n].reshape(x.shape).to(device=x.device, dtype=x.dtype)  # ±1 in one byte each, then x's dtype
         out.append(v)
     return out
 
