@@ -194,7 +194,7 @@ def test_large_input_uses_the_directional_check():
     assert r.methods["symbolic"].status == "skipped" and "symbolic limit" in r.methods["symbolic"].reason
     assert r.methods["central"].status == "skipped"
     d = r.methods["directional"]
-    assert d.status == "ok" and d.details["directions"] == 3 and d.evaluations in (12, 24)  # 4 or 8 per direction
+    assert d.status == "ok" and d.details["directions"] == 3 and d.evaluations in (18, 24)  # 4 per direction and the noise's 6, or 8 per direction
     assert r.agree, r.explanations
     wd = w.double()
     np.testing.assert_allclose(r.gradient["w"], (torch.cos(wd) * wd**2 + 2 * wd * torch.sin(wd)).numpy(), rtol=1e-12)

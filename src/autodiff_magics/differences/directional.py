@@ -38,12 +38,16 @@ def random_directions(points: Mapping[str, Any], k: int, seed: int) -> list[dict
     import torch
 
     generator = torch.Generator(device="cpu").manual_seed(seed)
+    shifts = torch.arange(8, dtype=torch.uint8)
     out = []
     for _ in range(k):
         v = {}
         for name, x in points.items():
-            bits = torch.randint(0, 2, tuple(x.shape), generator=generator, dtype=torch.int8)
-            v[name] = bits.to(device=x.device, dtype=x.dtype).mul_(2).sub_(1)
+            # one random byte per 8 signs (a uniform byte's bits are independent fair coins)
+            n = int(x.numel())
+            drawn = torch.randint(0, 256, ((n + 7) // 8,), generator=generator, dtype=torch.uint8)
+            bits = drawn[:, None].bitwise_right_shift(shifts).bitwise_and_(1).view(torch.int8).mul_(2).sub_(1)
+            v[name] = bits.reshape(-1)[:n].reshape(x.shape).to(device=x.device, dtype=x.dtype)  # ±1 in one byte each, then x's dtype
         out.append(v)
     return out
 
@@ -68,7 +72,9 @@ def directional(
     from ``noise_level`` (from :func:`.noise.noise`; ε·|f| when not given). The step t is a power of
     two near rel·max(1, max|x|)/√n for n elements, so that x ± k·t is exact and the point moves by
     the same distance in norm whatever n. Inputs round at their first use, so the noise is at least
-    2ε·max|x|·|g·v|."""
+    2ε·max|x|·|g·v|. The shifted points are written into one buffer per variable, refilled for
+    each evaluation: ``evaluate`` reads them and keeps none (:class:`..gradient.Evaluation` copies
+    the variables a cell edits in place)."""
     import torch
 
     if per_direction not in (4, 8):
@@ -80,10 +86,17 @@ def directional(
     t = 2.0 ** round(math.log2(rel * max(1.0, top) / math.sqrt(n)))
     steps = np.repeat(np.array(multiples, dtype=float)[:, None] * t, len(directions), axis=1)
     fp, fm = np.empty_like(steps), np.empty_like(steps)
+    # one buffer per variable, refilled with x ± k·t·v for each evaluation (the evaluation copies
+    # it again when the cell edits its variables in place, and keeps no tensor after it returns)
+    buffers = {name: torch.empty_like(x.detach()) for name, x in points.items()}
+
+    def shifted(v: Mapping[str, Any], alpha: float) -> dict[str, Any]:
+        return {name: torch.add(x.detach(), v[name], alpha=alpha, out=buffers[name]) for name, x in points.items()}
+
     for j, v in enumerate(directions):
         for m, k in enumerate(multiples):
-            fp[m, j] = evaluate({name: torch.add(x, v[name], alpha=k * t) for name, x in points.items()})
-            fm[m, j] = evaluate({name: torch.add(x, v[name], alpha=-k * t) for name, x in points.items()})
+            fp[m, j] = evaluate(shifted(v, k * t))
+            fm[m, j] = evaluate(shifted(v, -k * t))
     floor = noise_level or 0.0
     if per_direction == 8:
         c = central(fp, fm, steps, steps, None, eps)

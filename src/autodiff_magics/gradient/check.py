@@ -114,7 +114,7 @@ def gradient(
 
 def _evaluations(planned: Sequence[str], n: int, directions: int, points_around: int) -> int:
     """About how many times the methods will run the cell (for the progress line)."""
-    per = {"symbolic": 1, "autograd": 1, "central": 4 * n, "forward": 2 * n, "directional": 4 * directions, "points": 5 * points_around}
+    per = {"symbolic": 1, "autograd": 1, "central": 4 * n, "forward": 2 * n, "directional": 4 * directions + 6, "points": 5 * points_around}
     return sum(per.get(m, 0) for m in planned)
 
 

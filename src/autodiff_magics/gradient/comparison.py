@@ -154,14 +154,13 @@ def _compare_directional(run: Any, m: MethodResult, ref: MethodResult, floor: fl
     import torch
 
     expected, exp_err = [], []
+    flat = {var: torch.from_numpy(g.reshape(-1)) for var, g in ref.gradient.items()}
+    # directions are ±1, so |g·v| terms are |g| and the error bound is a plain sum, the same for every v
+    err = sum(float(torch.from_numpy(ref.error[var].reshape(-1)).sum()) + 4 * run.eps * float(gt.abs().sum()) for var, gt in flat.items())
     for v in run.directions:
-        dot, err = 0.0, 0.0
-        for var, g in ref.gradient.items():
-            # directions are ±1, so |g·v| terms are |g| and the error bound is a plain sum
-            vt = v[var].detach().to("cpu", torch.float64).reshape(-1)
-            gt = torch.from_numpy(g.reshape(-1))
-            dot += float(gt @ vt)
-            err += float(torch.from_numpy(ref.error[var].reshape(-1)).sum()) + 4 * run.eps * float(gt.abs().sum())
+        dot = 0.0
+        for var, gt in flat.items():
+            dot += float(gt @ v[var].detach().to("cpu", torch.float64).reshape(-1))
         expected.append(dot)
         exp_err.append(err)
     ok, worst = True, 0.0

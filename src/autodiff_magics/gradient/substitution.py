@@ -13,6 +13,9 @@ from typing import Any
 
 __all__ = ["Substitution"]
 
+#: argument types that never hold a tensor
+_ATOMS = frozenset({bool, int, float, complex, str, bytes})
+
 
 class Substitution:
     """A torch function mode that swaps the user's tensors for the evaluation's, by identity,
@@ -36,13 +39,25 @@ class Substitution:
                     return a
             return a
 
-        class Mode(TorchFunctionMode):
-            def __torch_function__(self, func, types, args=(), kwargs=None):
+        def convert_all(a: Any) -> Any:
+            # plain tuples, lists and dicts by hand (the common case, and fast); anything else
+            # that may hold tensors (a namedtuple, a custom container) through torch's pytree
+            kind = type(a)
+            if kind is tuple or kind is list:
+                return kind(convert_all(b) for b in a)
+            if kind is dict:
+                return {k: convert_all(b) for k, b in a.items()}
+            if a is None or kind in _ATOMS:
+                return a
+            if isinstance(a, (tuple, list, dict)):
                 from torch.utils._pytree import tree_map
 
-                args = tree_map(convert, args)
-                kwargs = tree_map(convert, kwargs or {})
-                return func(*args, **kwargs)
+                return tree_map(convert, a)
+            return convert(a)
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                return func(*convert_all(args), **(convert_all(kwargs) if kwargs else {}))
 
         self._mode = Mode()
 

@@ -89,6 +89,7 @@ class FlowCapture:
             # the report needs no node: drop them so the graph and its saved tensors can go
             self._nodes = None
             self._leaves = None
+            self._reader.recent = []  # nor the gradients the reader kept to recognise
 
     def _on_node(self, node_id: int, grad_inputs: tuple, grad_outputs: tuple) -> None:
         self._flow[node_id] = {

@@ -34,6 +34,9 @@ class Reader:
         self.freed = 0  # saved values found freed, and found behind a saved-tensor hook
         self.hooked = 0
         self.skipped = 0  # large tensors left without min/max: past the budget
+        #: the last few large tensors' min/max, by the elements they cover (a gradient one node
+        #: passes is the next one's received, often as a transposed view of the same memory)
+        self.recent: list[tuple[tuple, Any, dict[str, Any]]] = []
 
     def text(self, obj: Any) -> str:
         """``float64`` for torch.float64, ``cpu`` for a device (cached: they repeat)."""
@@ -131,6 +134,20 @@ class Reader:
             return out
         return {"kind": "value", "value": _plain(value)}
 
+    def _stats(self, t: Any) -> dict[str, Any]:
+        """min/max of t, reused when t covers exactly the elements of a recent tensor (same
+        memory, same number of elements, both dense, no in-place write since: same version)."""
+        if t.numel() < 1 << 16 or not _dense(t):
+            return _stats(t, self.torch)
+        key = (t.untyped_storage().data_ptr(), t.data_ptr(), t.numel(), t.dtype, t.device, t._version)
+        for known, _, stats in self.recent:
+            if known == key:
+                return stats
+        stats = _stats(t, self.torch)
+        # the tensor is held so that its memory cannot be reused under the same key; 4 at most
+        self.recent = [*self.recent[-3:], (key, t, stats)]
+        return stats
+
     def tensor(self, t: Any, always: bool = False) -> dict[str, Any]:
         """A tensor's summary; min/max within the budget, or ``always`` (variables' gradients)."""
         try:
@@ -162,7 +179,7 @@ class Reader:
             elif always or n <= self.budget:
                 if not always:
                     self.budget -= n
-                out.update(_stats(t, self.torch))
+                out.update(self._stats(t))
             else:
                 self.skipped += 1
         except Exception as e:  # tensor subclasses that cannot be read: the metadata still helps
@@ -217,6 +234,11 @@ def _plain(value: Any) -> Any:
         return int(value) if hasattr(value, "__index__") else float(value)
     except Exception:
         return str(value).removeprefix("torch.")[:80]
+
+
+def _dense(t: Any) -> bool:
+    """t's elements fill its memory without gaps or repeats (contiguous, or so once transposed)."""
+    return t.is_contiguous() or (t.dim() == 2 and t.t().is_contiguous())
 
 
 def _stats(t: Any, torch: Any) -> dict[str, Any]:
