@@ -110,12 +110,14 @@ def to_html(report: GraphReport, *, style: bool = True) -> str:
     uid = f"adm-graph-{next(_ids)}"
     head = (STYLE if style else "") + f'<div class="adm adm-graph" id="{uid}">'
     head += f"<h4>{esc(header_text(report))}</h4>"
-    head += picture_html(report, budget)
-    head += '<details class="adm-tree"><summary class="muted">the same graph as a tree (saved values, every node)</summary>'
-    close_all = "</details></div>"
+    tree = '<details class="adm-tree"><summary class="muted">the same graph as a tree (saved values, every node)</summary>'
+    notes = "".join(f'<p class="muted">note: {esc(note)}</p>' for note in report.notes)
+    close_all = "</details>" + notes + "</div>"
+    reserve = 400  # room for the closing tags' "left out" line
+    # the picture gets its share of what the style, header, notes and closing tags leave
+    head += picture_html(report, budget - len(head) - len(tree) - len(close_all) - reserve) + tree
     parts = [head]
     size = len(head) + len(close_all)
-    reserve = 400  # room for the closing tags' "left out" line
     shown = bytearray(report.count + 1)
     open_all = report.count <= 30
     stack: list[tuple[int, int]] = [(root, 0) for root in reversed(report.roots)]  # node id 0 closes a <details>
@@ -173,23 +175,20 @@ def to_html(report: GraphReport, *, style: bool = True) -> str:
             f'<p class="muted">… {fmt_int(missing)} of {fmt_int(report.count)} nodes not shown: '
             f"{esc(' and '.join(why))}; the widget and to_dict() have every node.</p>"
         )
-    parts.append("</details>")
-    for note in report.notes:
-        parts.append(f'<p class="muted">note: {esc(note)}</p>')
-    parts.append("</div>")
+    parts.append(close_all)
     return "".join(parts)
 
 
 def picture_html(report: GraphReport, budget: int) -> str:
-    """The picture (SVG) and what it leaves out, in at most ``budget`` characters (fewer nodes
-    are drawn until it fits)."""
+    """The picture (SVG) and what it leaves out, in about three quarters of ``budget`` characters
+    (fewer nodes are drawn until it fits; the rest is the tree's)."""
     drawing, svg = picture(report)
-    room = budget * 3 // 4
+    room = max(0, budget) * 3 // 4
     while len(svg) > room and drawing.drawn > 1:
         drawing = layout(report, drawing.drawn // 2)
         svg = to_svg(report, drawing)
     if len(svg) > room:
-        return f'<p class="muted">(no picture: html_budget, {fmt_int(budget)} characters, leaves no room for it)</p>'
+        return '<p class="muted">(no picture: the html_budget setting leaves no room for it)</p>'
     note = picture_note(drawing)
     text = f'<div class="adm-picture" style="overflow:auto;max-height:900px">{svg}</div>'
     if note:

@@ -31,7 +31,7 @@ __all__ = ["Box", "Edge", "Layout", "layout", "MAX_NODES", "MOST_NODES"]
 
 #: nodes drawn at first; the others are counted in "⋯ n more" boxes and listed in the tree view
 #: (the widget's "draw more" doubles it, up to ``MOST_NODES``)
-MAX_NODES = 64
+MAX_NODES = 40
 MOST_NODES = 1600
 #: text metrics of the picture (px): a monospace-ish estimate, good enough to size boxes
 CHAR_W = 6.6
