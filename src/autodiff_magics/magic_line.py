@@ -127,34 +127,24 @@ def _is_negative_number(word: str) -> bool:
 # -- argparse types: each rejects bad input with one sentence -------------------------------------
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
+def _number_type(convert: Callable[[str], Any], what: str, ok: Callable[[Any], bool], wanted: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert`` the text, or say it is not ``what``; refuse values not ``ok``."""
+
+    def parse_number(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        return value
+
+    return parse_number
 
 
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be zero or a positive finite number, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
-    return value
+_positive_float = _number_type(float, "a number", lambda v: 0 < v < float("inf"), "a positive finite number")
+_nonnegative_float = _number_type(float, "a number", lambda v: 0 <= v < float("inf"), "zero or a positive finite number")
+_positive_int = _number_type(int, "a whole number", lambda v: v > 0, "a positive whole number")
 
 
 def _names(text: str) -> list[str]:
