@@ -288,3 +288,16 @@ def test_a_model_loss_in_its_weights_is_named_by_its_length_not_printed(ip):
     assert f"f is a {len(r.symbolic.expression):,}-character formula" in text and "∂f/∂" not in text
     html = ip.display_formatter.format(r)[0]["text/html"]
     assert "-character formula" in html and len(html) < 200_000
+
+
+def test_the_modules_other_parameters_in_the_graph_are_named_from_the_namespace(ip):
+    """--wrt one weight: the cell still reaches the module's other parameters (the user's own, unhooked);
+    the graph names them as named_parameters() does instead of 'leaf (unnamed)'."""
+    ip.run_cell(
+        "import torch, torch.nn as nn, torch.nn.functional as F\ntorch.manual_seed(0)\n"
+        "m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))\nxin = torch.randn(6, 3); yt = torch.randn(6, 1)"
+    )
+    r = ip.run_cell_magic("gradient", "--wrt m[2].weight", "F.mse_loss(m(xin), yt)")
+    assert sorted(r.graph.leaf_names()) == ["m.0.bias", "m.0.weight", "m.2.bias", "m[2].weight"]
+    assert "leaf (unnamed)" not in r.to_text()
+    assert all(p.grad is None for p in ip.user_ns["m"].parameters())

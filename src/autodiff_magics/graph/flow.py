@@ -17,7 +17,7 @@ __all__ = ["capture_flow", "FlowCapture"]
 
 
 def capture_flow(output: Any, variables: Mapping[str, Any], *, details: int | None = None,
-                 annotations: Annotations | None = None) -> FlowCapture:
+                 annotations: Annotations | None = None, namespace: Mapping[str, Any] | None = None) -> FlowCapture:
     """Walk ``output.grad_fn`` now and get ready to record the gradient through each node.
 
     ``variables`` maps names to the leaves being differentiated (the magic's own tensors). Use::
@@ -32,9 +32,10 @@ def capture_flow(output: Any, variables: Mapping[str, Any], *, details: int | No
     (``torch.autograd.grad`` with inputs does not run ``AccumulateGrad``'s node hooks, but it runs
     the tensor hooks of its inputs, with the summed gradient). All hooks are removed on exit, also
     on an error or ``KeyboardInterrupt``. Leaves not in ``variables`` are not hooked (they may be
-    the user's tensors) and show no gradient. ``annotations``: as for :func:`grad_graph`.
+    the user's tensors) and show no gradient; they are named from ``namespace`` when found there
+    (``model.0.bias`` reached by the cell). ``annotations``: as for :func:`grad_graph`.
     """
-    namer = Namer(variables, None)
+    namer = Namer(variables, namespace)
     roots, name = roots_of(output, namer, leaf_ok=True)
     report, fns = walk(roots, namer, tensor_name=name, details=budget(details), keep=True, annotations=annotations)
     torch = sys.modules["torch"]

@@ -42,7 +42,7 @@ def run(run, **_: Any) -> MethodResult:
     if out.numel() != 1:
         return MethodResult("autograd", "failed", f"the cell's value under autograd has shape {tuple(out.shape)}, not one number")
     annotations = run.annotate(out, leaves) if getattr(run, "annotate", None) is not None else None
-    capture = _capture(out, leaves, annotations)
+    capture = _capture(out, leaves, annotations, run.namespace)
     try:
         with capture if capture is not None else contextlib.nullcontext():
             raw = torch.autograd.grad(out.reshape(()), [leaves[n] for n in names], allow_unused=True)
@@ -114,13 +114,11 @@ def forward(run, leaves: Mapping[str, Any], recorded: bool = True) -> Any:
     return out
 
 
-def _capture(out: Any, leaves: Mapping[str, Any], annotations: Mapping[Any, tuple[str, str]] | None):
-    try:
-        from ...graph import capture_flow
-    except ImportError:  # the graph module is optional while it is being built
-        return None
-    if annotations:
-        return capture_flow(out, leaves, annotations=annotations)
-    return capture_flow(out, leaves)
+def _capture(out: Any, leaves: Mapping[str, Any], annotations: Mapping[Any, tuple[str, str]] | None,
+             namespace: Mapping[str, Any] | None):
+    from ...graph import capture_flow
+
+    # the user's own tensors the cell reaches (a module's other parameters) are named from their namespace
+    return capture_flow(out, leaves, annotations=annotations or None, namespace=namespace)
 
 
