@@ -301,3 +301,17 @@ def test_the_modules_other_parameters_in_the_graph_are_named_from_the_namespace(
     assert sorted(r.graph.leaf_names()) == ["m.0.bias", "m.0.weight", "m.2.bias", "m[2].weight"]
     assert "leaf (unnamed)" not in r.to_text()
     assert all(p.grad is None for p in ip.user_ns["m"].parameters())
+
+
+def test_a_float32_model_check_says_each_thing_once(ip):
+    """The variable's own dtype note and the note on the module's other tensors do not repeat each other."""
+    ip.run_cell("import torch, torch.nn as nn\ntorch.manual_seed(0)\nlin = nn.Linear(3, 1)\nxin = torch.randn(4, 3)\nW = lin.weight")
+    r = ip.run_cell_magic("gradient", "--wrt W", "lin(xin).sum()")
+    dtype_notes = [n for n in r.notes if "float32" in n]
+    assert dtype_notes == [
+        "W is float32; checked in float64 (use --dtype to change)",
+        "every other float32 tensor the cell reaches (a module's parameters and buffers, constants) is promoted as well: "
+        "the cell runs on float64 copies, your objects are unchanged (--dtype float32 checks in their own dtype)",
+    ], r.notes
+    lin = ip.user_ns["lin"]
+    assert r.agree and lin.weight.dtype == torch.float32 and lin.weight.grad is None

@@ -127,9 +127,10 @@ def _check(run, f, cell, points, sources, dt, dtype, device, notes, methods, ste
     run.set_points(tensors, originals)
     if run.promote:
         lower = sorted({str(o.dtype).replace("torch.", "") for o in originals.values() if o.dtype != dt})
+        # each variable has its own "x is float32; checked in float64" note: this one says what else happens
         notes.append(
-            f"your tensors are {', '.join(lower)}; checked on {dtype} copies (every lower-precision tensor the cell reaches is "
-            "promoted on the fly; your objects are unchanged; --dtype float32 checks in their own dtype)"
+            f"every other {', '.join(lower)} tensor the cell reaches (a module's parameters and buffers, constants) is promoted "
+            f"as well: the cell runs on {dtype} copies, your objects are unchanged (--dtype {lower[0]} checks in their own dtype)"
         )
     value = run.value()
     planned = plan(methods, expect is not None, run.numel, symbolic_limit, fd_limit, points_around)
