@@ -285,6 +285,48 @@ def test_annotations_give_each_autograd_node_its_expression_and_value():
     assert x.grad is None and x.requires_grad  # recording touched nothing of the user's
 
 
+def _recorded(source: str, values):
+    from autodiff_magics.symbolic import record_operators
+
+    x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    with record_operators({"x": x}) as rec:
+        y = eval(source, {"torch": torch, "x": x})
+    return x, y, rec.finish(y)
+
+
+def test_a_replay_is_remembered_by_its_record_and_annotates_the_new_run(monkeypatch):
+    from autodiff_magics.symbolic import memo, replay
+
+    memo.clear()
+    source = "3 * x[0] * x[2] - 2 * x[1] ** 2 + 5 * x[2] ** 3"
+    x, y, rec = _recorded(source, [1.0, 2.0, 3.0])
+    first = trace_and_differentiate(lambda v: None, {"x": x.detach().numpy()}, record=rec)
+    first.gradient["x"][0] = 99.0  # a caller editing its result does not edit what is remembered
+
+    def no_replay(*a, **k):
+        raise AssertionError("replayed again")
+
+    monkeypatch.setattr(replay, "Replay", no_replay)
+    x2, y2, rec2 = _recorded(source, [1.0, 2.0, 3.0])
+    again = trace_and_differentiate(lambda v: None, {"x": x2.detach().numpy()}, record=rec2)
+    assert again.gradient["x"].tolist() == [9.0, -8.0, 138.0]
+    assert again.text(again.derivatives["x"][2]) == "3*x₀ + 15*x₂**2"
+    assert again.annotations[y2.grad_fn] == ("3*x₀*x₂ - 2*x₁**2 + 5*x₂**3", "136")  # the new run's own node
+    assert y.grad_fn not in again.annotations and len(again.annotations) == 12
+    # another point, another constant, or -0.0 for 0.0 is another record: replayed (and here refused)
+    for other, values in ((source, [1.0, 2.0, 4.0]), (source.replace("3 *", "3.5 *", 1), [1.0, 2.0, 3.0]),
+                          ("x[0] * 0.0 + x[1]", [1.0, 2.0, 3.0])):
+        _, _, r = _recorded(other, values)
+        if other.startswith("x[0]"):
+            monkeypatch.undo()
+            trace_and_differentiate(lambda v: None, {"x": np.array(values)}, record=r)
+            monkeypatch.setattr(replay, "Replay", no_replay)
+            _, _, r = _recorded("x[0] * -0.0 + x[1]", values)
+        with pytest.raises(AssertionError, match="replayed again"):
+            trace_and_differentiate(lambda v: None, {"x": np.array(values)}, record=r)
+    memo.clear()
+
+
 def test_annotations_of_a_tensor_summarise_it():
     x = torch.arange(1.0, 7.0, dtype=torch.float64).requires_grad_()
     from autodiff_magics.symbolic import record_operators

@@ -61,6 +61,8 @@ class Differences:
     #: a comparison): between x + where and its neighbouring point, f changes by size; the bound
     #: there widens by |value| (the differences cannot tell the slope from 0)
     jumps: list[tuple[str, tuple[int, ...], float, float]] = field(default_factory=list)
+    #: f at the ``also=`` points evaluated in the same batch ((variable, index, value) -> f)
+    also: dict[tuple[str, int, float], float] = field(default_factory=dict)
 
 
 def per_coordinate(
@@ -73,6 +75,8 @@ def per_coordinate(
     evaluate_batch: EvaluateBatch | None = None,
     *,
     noise_level: float | None = None,
+    also: list[tuple[str, int, float]] | None = None,
+    known: Mapping[tuple[str, int, float], float] | None = None,
 ) -> Differences:
     """Central or forward differences for every coordinate of every variable.
 
@@ -81,27 +85,20 @@ def per_coordinate(
     runs f on a batch of points at once (``torch.func.vmap``) and may raise to say it cannot:
     the shifted points are then evaluated one by one. ``noise_level``: f's noise at the point if
     already measured by :func:`noise` (forward measures it otherwise, with 6 evaluations; for
-    central it is only a floor under the noise it measures at its own points)."""
-    rel = relative_step if relative_step is not None else default_step(scheme, eps)
+    central it is only a floor under the noise it measures at its own points).
+
+    ``also``: more shifted points (another scheme's :func:`shifted_points`) evaluated in the same
+    batch, their values returned in ``Differences.also``; ``known``: values of shifted points
+    already evaluated that way, used instead of evaluating them again."""
     both = scheme == "central"
     multiples = MULTIPLES if both else (1, 2)
-    plan: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # (variable, x, +steps, −steps)
-    shifts: list[tuple[str, int, float]] = []  # (variable, flat index, shifted value)
-    for name, x in points.items():
-        xs = x.detach().reshape(-1).cpu().double().numpy()
-        width = np.maximum(1.0, np.abs(xs))
-        h = rounded(xs + rel * width, x.dtype) - xs
-        tiny = h == 0.0
-        h[tiny] = (rounded(xs + 4 * eps * width, x.dtype) - xs)[tiny]
-        plus = np.stack([rounded(xs + k * h, x.dtype) - xs for k in multiples])
-        minus = np.stack([xs - rounded(xs - k * h, x.dtype) for k in multiples])
-        plan.append((name, xs, plus, minus))
-        for i in range(xs.size):
-            for k in range(len(multiples)):
-                shifts.append((name, i, xs[i] + plus[k, i]))
-                if both:
-                    shifts.append((name, i, xs[i] - minus[k, i]))
-    values, notes, extra = evaluate_all(evaluate, evaluate_batch, points, shifts, eps, f0)
+    plan, shifts = _plan(points, scheme, eps, relative_step)
+    rel = relative_step if relative_step is not None else default_step(scheme, eps)
+    todo = [s for s in shifts if known is None or s not in known] + list(also or ())
+    got, notes, extra = evaluate_all(evaluate, evaluate_batch, points, todo, eps, f0) if todo else ([], [], 0)
+    found = dict(zip(todo, got))
+    values = [known[s] if known is not None and s in known else found[s] for s in shifts]
+    shared = {s: found[s] for s in also or ()}
     if not both and noise_level is None:
         noise_level = noise(evaluate, points, eps, f0)
         extra += 2 * len(NOISE_OFFSETS)
@@ -186,8 +183,37 @@ def per_coordinate(
         grads[name], errors[name], steps[name] = value.reshape(shape), err.reshape(shape), plus[0].reshape(shape)
     return Differences(
         scheme, grads, errors, steps, rel, len(shifts) + extra, kinks, share, max(floor, measured) if refine else used_noise, f_scale, ratio,
-        float(np.median(smooth)) if smooth else None, notes, jumps,
+        float(np.median(smooth)) if smooth else None, notes, jumps, shared,
     )
+
+
+def shifted_points(points: Mapping[str, Any], scheme: str, eps: float, relative_step: float | None = None) -> list[tuple[str, int, float]]:
+    """The shifted points (variable, flat index, value) :func:`per_coordinate` evaluates for ``scheme``."""
+    return _plan(points, scheme, eps, relative_step)[1]
+
+
+def _plan(points: Mapping[str, Any], scheme: str, eps: float, relative_step: float | None):
+    """Per variable (name, x, +steps, −steps), and the shifted points in evaluation order."""
+    rel = relative_step if relative_step is not None else default_step(scheme, eps)
+    both = scheme == "central"
+    multiples = MULTIPLES if both else (1, 2)
+    plan: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # (variable, x, +steps, −steps)
+    shifts: list[tuple[str, int, float]] = []  # (variable, flat index, shifted value)
+    for name, x in points.items():
+        xs = x.detach().reshape(-1).cpu().double().numpy()
+        width = np.maximum(1.0, np.abs(xs))
+        h = rounded(xs + rel * width, x.dtype) - xs
+        tiny = h == 0.0
+        h[tiny] = (rounded(xs + 4 * eps * width, x.dtype) - xs)[tiny]
+        plus = np.stack([rounded(xs + k * h, x.dtype) - xs for k in multiples])
+        minus = np.stack([xs - rounded(xs - k * h, x.dtype) for k in multiples])
+        plan.append((name, xs, plus, minus))
+        for i in range(xs.size):
+            for k in range(len(multiples)):
+                shifts.append((name, i, float(xs[i] + plus[k, i])))
+                if both:
+                    shifts.append((name, i, float(xs[i] - minus[k, i])))
+    return plan, shifts
 
 
 def _kinks(f0: float, f: np.ndarray, plus: np.ndarray, minus: np.ndarray, level: np.ndarray):

@@ -114,7 +114,9 @@ def gradient(
 
 def _evaluations(planned: Sequence[str], n: int, directions: int, points_around: int) -> int:
     """About how many times the methods will run the cell (for the progress line)."""
-    per = {"symbolic": 1, "autograd": 1, "central": 4 * n, "forward": 2 * n, "directional": 4 * directions + 6, "points": 5 * points_around}
+    # the forward row's points are evaluated in the central row's batch when both run
+    forward = 0 if "central" in planned else 2 * n
+    per = {"symbolic": 1, "autograd": 1, "central": 4 * n, "forward": forward, "directional": 4 * directions + 6, "points": 5 * points_around}
     return sum(per.get(m, 0) for m in planned)
 
 
@@ -140,6 +142,7 @@ def _check(run, f, cell, points, sources, dt, dtype, device, notes, methods, ste
         run.progress = lambda done: progress(current[0], done, total)
     if "symbolic" in planned and "autograd" in planned and join_autograd(run):
         planned = ["autograd"] + [m for m in planned if m != "autograd"]  # symbolic replays autograd's record
+    run.planned = planned
     results: dict[str, MethodResult] = {}
     for name in planned:
         current[0] = name

@@ -15,19 +15,23 @@ from ..report import MethodResult
 
 def runner(scheme: str) -> Callable[..., MethodResult]:
     def runner(run, step: float | None = None, **_: Any) -> MethodResult:
-        from ...finite_differences import per_coordinate
+        from ...differences.coordinates import per_coordinate, shifted_points
 
         # the central row measures f's noise on its way; the forward row reuses it instead of
         # spending evaluations of its own on noise()
         level = getattr(run, "measured_noise", None) if scheme == "forward" else None
+        # the central row's batch also evaluates the forward row's points, which then runs no cell of its own
+        also = shifted_points(run.points, "forward", run.eps, step) if scheme == "central" and "forward" in getattr(run, "planned", ()) else None
+        known = getattr(run, "shared_shifts", None) if scheme == "forward" else None
         try:
             d = per_coordinate(run.evaluate, run.points, scheme, run.eps, run.f0, relative_step=step, evaluate_batch=run.evaluate_batch,
-                               noise_level=level)
+                               noise_level=level, also=also, known=known)
         except CellError as e:
             return MethodResult(scheme, "failed", f"the cell failed at a shifted point: {e}")
         except InputError as e:
             return MethodResult(scheme, "failed", str(e))
         if scheme == "central":
+            run.shared_shifts = d.also
             run.fd_kinks = d.kinks
             if getattr(d, "noise", None) is not None and math.isfinite(d.noise):
                 run.measured_noise = d.noise
