@@ -8,7 +8,7 @@ million-parameter gradient costs 8·k evaluations.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,17 +37,19 @@ def random_directions(points: Mapping[str, Any], k: int, seed: int) -> list[dict
     so that every device sees the same directions; ±1 entries keep every coordinate's step equal."""
     import torch
 
+    import numpy as np
+
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    shifts = torch.arange(8, dtype=torch.uint8)
     out = []
     for _ in range(k):
         v = {}
         for name, x in points.items():
-            # one random byte per 8 signs (a uniform byte's bits are independent fair coins)
+            # one random byte per 8 signs (a uniform byte's bits are independent fair coins), its
+            # bits lowest first (NumPy's unpackbits: 2x faster than shifting by torch)
             n = int(x.numel())
             drawn = torch.randint(0, 256, ((n + 7) // 8,), generator=generator, dtype=torch.uint8)
-            bits = drawn[:, None].bitwise_right_shift(shifts).bitwise_and_(1).view(torch.int8).mul_(2).sub_(1)
-            v[name] = bits.reshape(-1)[:n].reshape(x.shape).to(device=x.device, dtype=x.dtype)  # ±1 in one byte each, then x's dtype
+            bits = torch.from_numpy(np.unpackbits(drawn.numpy(), bitorder="little")[:n])
+            v[name] = bits.to(dtype=x.dtype).mul_(2).sub_(1).reshape(x.shape).to(device=x.device)  # 0/1 -> ±1
         out.append(v)
     return out
 
@@ -62,6 +64,7 @@ def directional(
     *,
     noise_level: float | None = None,
     per_direction: int = 8,
+    noise: Callable[[float, Mapping[int, float]], float] | None = None,
 ) -> Directional:
     """Extrapolated central differences of f along each direction, with an error bound.
 
@@ -74,7 +77,9 @@ def directional(
     the same distance in norm whatever n. Inputs round at their first use, so the noise is at least
     2ε·max|x|·|g·v|. The shifted points are written into one buffer per variable, refilled for
     each evaluation: ``evaluate`` reads them and keeps none (:class:`..gradient.Evaluation` copies
-    the variables a cell edits in place)."""
+    the variables a cell edits in place). ``noise(t, known)``, when ``noise_level`` is not given:
+    f's noise measured after the evaluations, given the step t and f at x + k·t·v along the first
+    direction (k = ±1, ±2), which it may reuse (:func:`.noise.noise`'s ``unit`` and ``known``)."""
     import torch
 
     if per_direction not in (4, 8):
@@ -97,6 +102,8 @@ def directional(
         for m, k in enumerate(multiples):
             fp[m, j] = evaluate(shifted(v, k * t))
             fm[m, j] = evaluate(shifted(v, -k * t))
+    if noise_level is None and noise is not None and directions:
+        noise_level = noise(t, {k * sign: float((fp if sign > 0 else fm)[m, 0]) for m, k in enumerate(multiples) for sign in (1, -1)})
     floor = noise_level or 0.0
     if per_direction == 8:
         c = central(fp, fm, steps, steps, None, eps)

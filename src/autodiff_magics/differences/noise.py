@@ -22,7 +22,8 @@ NOISE_OFFSETS = (1, 2, 3)
 
 
 def noise(evaluate: Evaluate, points: Mapping[str, Any], eps: float, f0: float, *, seed: int = 0,
-          direction: Mapping[str, Any] | None = None) -> float:
+          direction: Mapping[str, Any] | None = None, unit: float | None = None,
+          known: Mapping[int, float] | None = None) -> float:
     """f's own noise at the point, in f's units: about the most one evaluation is off from the smooth f.
 
     f is evaluated at x + k·s·v, k = ±1, ±2, ±3 (6 evaluations), s = √ε·max(1, |xᵢ|), v a random
@@ -32,16 +33,26 @@ def noise(evaluate: Evaluate, points: Mapping[str, Any], eps: float, f0: float, 
     ``(x**2).sum() - 1`` at [0.6, 0.8] (f = 0) gets ≈ 2·10⁻¹⁶, and ``(1 - cos x)/x**2`` at 10⁻⁸
     (f = 0 where the exact value is 1/2) gets ≈ 0.7. Never below ε·max|f|; inf when f is not
     finite next to a finite f(x). ``direction``: v when the caller drew it already (the first of
-    :func:`.random_directions` for this seed)."""
+    :func:`.random_directions` for this seed). ``unit``: step every element by ``unit``·v instead
+    (the directional check's own step, when it is as fine), and ``known``: f at x + k·unit·v for
+    the k already evaluated (the directional check's ±1, ±2), so only the others run."""
     import torch
 
     v = direction if direction is not None else random_directions(points, 1, seed)[0]
-    offsets = {name: x.detach().abs().clamp(min=1.0).mul_(math.sqrt(eps)).mul_(v[name]) for name, x in points.items()}
+    if unit is not None:
+        offsets, scale = v, unit
+    else:
+        offsets = {name: x.detach().abs().clamp(min=1.0).mul_(math.sqrt(eps)).mul_(v[name]) for name, x in points.items()}
+        scale = 1.0
 
-    buffers = {name: torch.empty_like(x.detach()) for name, x in points.items()}  # refilled for each evaluation
+    buffers: dict[str, Any] = {}  # refilled for each evaluation
 
     def at(k: int) -> float:
-        return evaluate({name: torch.add(x.detach(), offsets[name], alpha=k, out=buffers[name]) for name, x in points.items()})
+        if known is not None and k in known:
+            return known[k]
+        if not buffers:
+            buffers.update({name: torch.empty_like(x.detach()) for name, x in points.items()})
+        return evaluate({name: torch.add(x.detach(), offsets[name], alpha=k * scale, out=buffers[name]) for name, x in points.items()})
 
     right = np.array([f0, *(at(k) for k in NOISE_OFFSETS)], dtype=float)
     left = np.array([f0, *(at(-k) for k in NOISE_OFFSETS)], dtype=float)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 from ...cell import CellError
@@ -18,8 +20,18 @@ def run(run, step: float | None = None, directions: int = 3, seed: int = 0, **_:
         # (±t, ±2t) instead of 8, with a bound that still covers round-off and truncation
         f0 = run.f0 if run.f0 is not None else run.evaluate(dict(run.points))
         measured = run.measured_noise is None
-        level = noise(run.evaluate, run.points, run.eps, f0, seed=seed, direction=vs[0] if vs else None) if measured else run.measured_noise
-        d = directional(run.evaluate, run.points, vs, run.eps, relative_step=step, seed=seed, noise_level=level, per_direction=4)
+        spent = []
+
+        def measure(t: float, known: Mapping[int, float]) -> float:
+            # along the first direction, at the check's own step when it moves each element no more
+            # than noise()'s √ε·max(1, |xᵢ|) would (so for many elements): its ±t, ±2t are reused
+            fine = t <= math.sqrt(run.eps)
+            spent.append(2 if fine else 6)
+            return noise(run.evaluate, run.points, run.eps, f0, seed=seed, direction=vs[0] if vs else None,
+                         unit=t if fine else None, known=known if fine else None)
+
+        d = directional(run.evaluate, run.points, vs, run.eps, relative_step=step, seed=seed,
+                        noise_level=None if measured else run.measured_noise, noise=measure if measured else None, per_direction=4)
     except CellError as e:
         return MethodResult("directional", "failed", f"the cell failed at a shifted point: {e}")
     except InputError as e:
@@ -32,9 +44,10 @@ def run(run, step: float | None = None, directions: int = 3, seed: int = 0, **_:
     return MethodResult(
         "directional",
         "ok",
-        evaluations=d.evaluations + (6 if measured else 0),  # the noise's 6 are this row's too
+        evaluations=d.evaluations + sum(spent),  # the noise's own evaluations are this row's too
         step=d.step,
         details={"directions": d.directions, "seed": seed, "differences": d.differences, "errors": bounds},
     )
+
 
 
