@@ -210,6 +210,32 @@ def test_noise_at_the_point_is_measured_with_six_evaluations_and_leaves_points_a
     assert x.tolist() == [0.6, 0.8] and x._version == version
 
 
+def test_noise_reuses_the_values_it_is_given_at_a_uniform_step():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(10**5, dtype=torch.float64, generator=gen)
+    v = random_directions({"x": x}, 1, seed=0)[0]
+
+    def f(p):
+        return float((torch.sin(p["x"]) * p["x"] ** 2).sum())
+
+    t = 2.0**-40
+    along = {k: f({"x": x + k * t * v["x"]}) for k in (1, -1, 2, -2)}
+    calls = []
+
+    def evaluate(p):
+        calls.append(p["x"].clone())
+        return f(p)
+
+    f0 = f({"x": x})
+    shared = noise(evaluate, {"x": x}, F64, f0, direction=v, unit=t, known=along)
+    assert len(calls) == 2  # only ±3t ran, each element moved by exactly 3t
+    assert sorted(float((c - x).abs().max()) for c in calls) == pytest.approx([3 * t, 3 * t], rel=1e-6)
+    own = noise(lambda p: f(p), {"x": x}, F64, f0, direction=v)
+    # both are round-off of a sum of 10⁵ terms: within a few ε·Σ|terms| of each other, far below |f|
+    terms = float((torch.sin(x) * x**2).abs().sum())
+    assert 0 < shared <= 1e3 * F64 * terms and 0 < own <= 1e3 * F64 * terms
+
+
 def _vmap_batch(f):
     return lambda batched: torch.func.vmap(f)(dict(batched)).tolist()
 

@@ -97,10 +97,17 @@ def test_million_element_wrt_uses_the_directional_check(ip):
     assert r.methods["directional"].status == "ok"
     assert r.methods["symbolic"].status == "skipped"
     assert "1,000,000 scalars is above the symbolic limit of 64" in r.methods["symbolic"].reason
+    # 4 per direction, and f's noise at the point: 6 evaluations at √ε·max(1, |wᵢ|) per element,
+    # since the check's own step t = 2⁻²⁵ (|w| reaches 4.9) moves elements further than √ε = 2⁻²⁶
+    assert r.methods["directional"].step == 2.0**-25 and r.methods["directional"].evaluations == 3 * 4 + 6
     assert r.agree, r.explanations
     assert _same_state(before, _state(ip))
     text = r.to_text()
     assert "Directional check" in text and "w[999999]" in text
+    ip.user_ns["w"] = 0.1 * ip.user_ns["w"]  # max|w| < 1: t = 2⁻²⁷, and the first direction's ±t, ±2t serve the noise too
+    small = ip.run_cell_magic("gradient", "--wrt w", "(sin(w) * w**2).sum()")
+    assert small.methods["directional"].step == 2.0**-27 and small.methods["directional"].evaluations == 3 * 4 + 2
+    assert small.agree, small.explanations
 
 
 def test_options_are_documented_by_the_question_mark():
