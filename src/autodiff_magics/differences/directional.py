@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import largest_abs
 from .extrapolation import MULTIPLES, NOISE_FACTOR, ROUGH, Evaluate, central, default_step
 
 
@@ -64,7 +65,7 @@ def directional(
     *,
     noise_level: float | None = None,
     per_direction: int = 8,
-    noise: Callable[[float, Mapping[int, float]], float] | None = None,
+    noise: Callable[[float, Mapping[int, float], Mapping[str, Any]], float] | None = None,
 ) -> Directional:
     """Extrapolated central differences of f along each direction, with an error bound.
 
@@ -77,16 +78,17 @@ def directional(
     the same distance in norm whatever n. Inputs round at their first use, so the noise is at least
     2ε·max|x|·|g·v|. The shifted points are written into one buffer per variable, refilled for
     each evaluation: ``evaluate`` reads them and keeps none (:class:`..gradient.Evaluation` copies
-    the variables a cell edits in place). ``noise(t, known)``, when ``noise_level`` is not given:
-    f's noise measured after the evaluations, given the step t and f at x + k·t·v along the first
-    direction (k = ±1, ±2), which it may reuse (:func:`.noise.noise`'s ``unit`` and ``known``)."""
+    the variables a cell edits in place). ``noise(t, known, buffers)``, when ``noise_level`` is not given:
+    f's noise measured after the evaluations, given the step t, f at x + k·t·v along the first
+    direction (k = ±1, ±2), which it may reuse (:func:`.noise.noise`'s ``unit`` and ``known``),
+    and the buffers, free by then."""
     import torch
 
     if per_direction not in (4, 8):
         raise ValueError("per_direction is 4 or 8")
     multiples = MULTIPLES if per_direction == 8 else MULTIPLES[:2]
     rel = relative_step if relative_step is not None else (default_step("central", eps) if per_direction == 8 else eps ** (1 / 3))
-    top = max((float(x.detach().abs().max()) if x.numel() else 0.0 for x in points.values()), default=0.0)
+    top = max((largest_abs(x) for x in points.values()), default=0.0)
     n = max(1, sum(int(x.numel()) for x in points.values()))
     t = 2.0 ** round(math.log2(rel * max(1.0, top) / math.sqrt(n)))
     steps = np.repeat(np.array(multiples, dtype=float)[:, None] * t, len(directions), axis=1)
@@ -103,7 +105,8 @@ def directional(
             fp[m, j] = evaluate(shifted(v, k * t))
             fm[m, j] = evaluate(shifted(v, -k * t))
     if noise_level is None and noise is not None and directions:
-        noise_level = noise(t, {k * sign: float((fp if sign > 0 else fm)[m, 0]) for m, k in enumerate(multiples) for sign in (1, -1)})
+        known = {k * sign: float((fp if sign > 0 else fm)[m, 0]) for m, k in enumerate(multiples) for sign in (1, -1)}
+        noise_level = noise(t, known, buffers)
     floor = noise_level or 0.0
     if per_direction == 8:
         c = central(fp, fm, steps, steps, None, eps)

@@ -23,7 +23,7 @@ NOISE_OFFSETS = (1, 2, 3)
 
 def noise(evaluate: Evaluate, points: Mapping[str, Any], eps: float, f0: float, *, seed: int = 0,
           direction: Mapping[str, Any] | None = None, unit: float | None = None,
-          known: Mapping[int, float] | None = None) -> float:
+          known: Mapping[int, float] | None = None, buffers: Mapping[str, Any] | None = None) -> float:
     """f's own noise at the point, in f's units: about the most one evaluation is off from the smooth f.
 
     f is evaluated at x + k·s·v, k = ±1, ±2, ±3 (6 evaluations), s = √ε·max(1, |xᵢ|), v a random
@@ -35,7 +35,8 @@ def noise(evaluate: Evaluate, points: Mapping[str, Any], eps: float, f0: float, 
     finite next to a finite f(x). ``direction``: v when the caller drew it already (the first of
     :func:`.random_directions` for this seed). ``unit``: step every element by ``unit``·v instead
     (the directional check's own step, when it is as fine), and ``known``: f at x + k·unit·v for
-    the k already evaluated (the directional check's ±1, ±2), so only the others run."""
+    the k already evaluated (the directional check's ±1, ±2), so only the others run; ``buffers``:
+    tensors like the points to write the shifted points into (allocated here otherwise)."""
     import torch
 
     v = direction if direction is not None else random_directions(points, 1, seed)[0]
@@ -45,7 +46,7 @@ def noise(evaluate: Evaluate, points: Mapping[str, Any], eps: float, f0: float, 
         offsets = {name: x.detach().abs().clamp(min=1.0).mul_(math.sqrt(eps)).mul_(v[name]) for name, x in points.items()}
         scale = 1.0
 
-    buffers: dict[str, Any] = {}  # refilled for each evaluation
+    buffers = dict(buffers or {})  # refilled for each evaluation
 
     def at(k: int) -> float:
         if known is not None and k in known:

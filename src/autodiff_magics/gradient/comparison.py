@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import all_finite, largest_abs
 from ..cell import CellError
 from .diagnosis import Comparison, Finding, diagnose
 from .report import METHODS, Disagreement, MethodResult
@@ -27,7 +28,7 @@ _TRUST = ("symbolic", "autograd", "central", "forward")
 
 
 def _usable(m: MethodResult | None) -> bool:
-    return m is not None and m.status == "ok" and m.gradient is not None and all(np.all(np.isfinite(g)) for g in m.gradient.values())
+    return m is not None and m.status == "ok" and m.gradient is not None and all(all_finite(g) for g in m.gradient.values())
 
 
 def choose_reference(run: Any, results: Mapping[str, MethodResult]) -> str:
@@ -55,7 +56,7 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
     if ref is None or ref.status != "ok" or ref.gradient is None:
         reasons = "; ".join(f"{m.name}: {m.reason}" for m in results.values() if m.status == "failed")
         return Verdict("No gradient could be computed.", [reasons] if reasons else [], [], "")
-    gscale = max((float(np.max(np.abs(g))) for g in ref.gradient.values() if g.size and np.all(np.isfinite(g))), default=0.0)
+    gscale = max((largest_abs(g) for g in ref.gradient.values() if g.size and all_finite(g)), default=0.0)
     user = rtol is not None or atol is not None
     tolerance_text = (
         f"|method − {reference}| ≤ {atol or 0:g} + {rtol or 0:g}·|{reference}|"
@@ -65,7 +66,7 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
     c = Comparison(run=run, results=results, reference=reference, value=value, gscale=gscale)
     # the size a bound must resolve: the gradient, but not below what is zero at f's scale (a
     # gradient of 1e-14 where f is 3 is round-off, and "0 ± 1e-9" agrees with it)
-    top = max((float(t.detach().abs().max()) for t in run.points.values() if t.numel()), default=0.0)
+    top = max((largest_abs(t) for t in run.points.values() if t.numel()), default=0.0)
     resolution = max(0.25 * gscale, 1e-6 * abs(value) / max(1.0, top) if math.isfinite(value) else 0.0, np.finfo(np.float64).tiny)
     # round-off every method may carry: at the gradient's scale, and at f's (a gradient that is
     # exactly 0 comes out of autograd as ±1e-17 where f is 1)
@@ -156,7 +157,7 @@ def _compare_directional(run: Any, m: MethodResult, ref: MethodResult, floor: fl
     expected, exp_err = [], []
     flat = {var: torch.from_numpy(g.reshape(-1)) for var, g in ref.gradient.items()}
     # directions are ±1, so |g·v| terms are |g| and the error bound is a plain sum, the same for every v
-    err = sum(float(torch.from_numpy(ref.error[var].reshape(-1)).sum()) + 4 * run.eps * float(gt.abs().sum()) for var, gt in flat.items())
+    err = sum(float(torch.from_numpy(ref.error[var].reshape(-1)).sum()) + 4 * run.eps * float(torch.linalg.vector_norm(gt, 1)) for var, gt in flat.items())
     for v in run.directions:
         dot = 0.0
         for var, gt in flat.items():
@@ -197,7 +198,7 @@ def study(run: Any, results: dict[str, MethodResult], reference: str, value: flo
         return None
     v = random_directions(run.points, 1, 12345)[0]
     exact = sum(float(torch.from_numpy(g.reshape(-1)) @ v[n].detach().to("cpu", torch.float64).reshape(-1)) for n, g in ref.gradient.items())
-    top = max(float(t.abs().max()) for t in run.points.values())
+    top = max(largest_abs(t) for t in run.points.values())
     used = {
         m: results[m].step * max(1.0, top) if m in results and results[m].status == "ok" and results[m].step else None
         for m in ("forward", "central")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import all_finite
 from .report import Disagreement, MethodResult
 
 __all__ = ["Comparison", "Finding", "RULES", "diagnose"]
@@ -190,7 +191,7 @@ def wrong_backward_elsewhere(c: Comparison) -> Finding | None:
 
 
 def nonfinite_gradient(c: Comparison) -> Finding | None:
-    nan = [n for n, m in c.results.items() if m.status == "ok" and m.gradient is not None and not all(np.all(np.isfinite(g)) for g in m.gradient.values())]
+    nan = [n for n, m in c.results.items() if m.status == "ok" and m.gradient is not None and not all(all_finite(g) for g in m.gradient.values())]
     if not nan:
         return None
     return Finding(

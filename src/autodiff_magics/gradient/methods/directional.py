@@ -22,13 +22,13 @@ def run(run, step: float | None = None, directions: int = 3, seed: int = 0, **_:
         measured = run.measured_noise is None
         spent = []
 
-        def measure(t: float, known: Mapping[int, float]) -> float:
+        def measure(t: float, known: Mapping[int, float], buffers: Mapping[str, Any]) -> float:
             # along the first direction, at the check's own step when it moves each element no more
             # than noise()'s √ε·max(1, |xᵢ|) would (so for many elements): its ±t, ±2t are reused
             fine = t <= math.sqrt(run.eps)
             spent.append(2 if fine else 6)
             return noise(run.evaluate, run.points, run.eps, f0, seed=seed, direction=vs[0] if vs else None,
-                         unit=t if fine else None, known=known if fine else None)
+                         unit=t if fine else None, known=known if fine else None, buffers=buffers)
 
         d = directional(run.evaluate, run.points, vs, run.eps, relative_step=step, seed=seed,
                         noise_level=None if measured else run.measured_noise, noise=measure if measured else None, per_direction=4)
