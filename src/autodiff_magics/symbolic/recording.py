@@ -75,12 +75,16 @@ class Record(TorchDispatchMode):
         self._max = max_elements
         self._pending: list[tuple[Event, list[Any]]] = []
         self._given = dict(variables or {})
+        # copies of values already taken, by layout and version, for the storages the run itself
+        # made (outputs) and the variables: an operator's inputs are mostly earlier outputs
+        self._copies: dict[tuple[Any, ...], tuple[int, torch.Tensor]] = {}
+        self._own: set[int] = set()
 
     # -- the mode ---------------------------------------------------------------------------------
     def __enter__(self) -> Record:
         try:
             for name, t in self._given.items():
-                self.variables[name] = self._ref(t, copy=True)
+                self.variables[name] = self._ref(t, copy=True, own=True)
         except Exception as e:  # noqa: BLE001 - a variable we cannot follow stops the record, not the run
             self._stop(f"the variables cannot be recorded ({type(e).__name__}: {e})")
         return super().__enter__()
@@ -100,9 +104,11 @@ class Record(TorchDispatchMode):
             self._stop(str(e) if isinstance(e, _TooLarge) else f"{func} could not be recorded ({type(e).__name__}: {e})")
             return func(*args, **kwargs)
         out = func(*args, **kwargs)
+        if func._schema.is_mutable:
+            self._copies.clear()  # an operator that writes: no copy taken before it is reused after it
         if self.stopped is None:
             try:
-                outputs = [self._convert(o, copy=True) for o in (out if isinstance(out, (tuple, list)) else (out,))]
+                outputs = [self._convert(o, copy=True, own=True) for o in (out if isinstance(out, (tuple, list)) else (out,))]
                 event = Event(func, bound, outputs)
                 self.events.append(event)
                 tensors = [o for o in (out if isinstance(out, (tuple, list)) else (out,))]
@@ -137,26 +143,26 @@ class Record(TorchDispatchMode):
 
     def _bind(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         bound: dict[str, Any] = {}
-        for k, arg in enumerate(func._schema.arguments):
-            if k < len(args) and not arg.kwarg_only:
+        for k, (name, kwarg_only, has_default, default) in enumerate(_arguments(func)):
+            if k < len(args) and not kwarg_only:
                 value = args[k]
-            elif arg.name in kwargs:
-                value = kwargs[arg.name]
-            elif arg.has_default_value():
-                value = arg.default_value
+            elif name in kwargs:
+                value = kwargs[name]
+            elif has_default:
+                value = default
             else:
                 value = None
-            bound[arg.name] = self._convert(value, copy=True)
+            bound[name] = self._convert(value, copy=True)
         return bound
 
-    def _convert(self, value: Any, copy: bool) -> Any:
+    def _convert(self, value: Any, copy: bool, own: bool = False) -> Any:
         if isinstance(value, torch.Tensor):
-            return self._ref(value, copy)
+            return self._ref(value, copy, own)
         if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
-            return [self._convert(v, copy) for v in value]
+            return [self._convert(v, copy, own) for v in value]
         return value
 
-    def _ref(self, t: torch.Tensor, copy: bool) -> TensorRef:
+    def _ref(self, t: torch.Tensor, copy: bool, own: bool = False) -> TensorRef:
         if t.layout != torch.strided or t.is_complex() or t.device.type == "meta":
             raise ValueError(f"a {t.layout} {t.dtype} tensor on {t.device} has no symbolic form")
         storage = t.untyped_storage()
@@ -169,12 +175,45 @@ class Record(TorchDispatchMode):
         self._elements += n
         if self._elements > self._max:
             raise _TooLarge(f"the run's tensors hold more than {self._max:,} elements, too many to follow symbolically")
-        value = t.detach().clone() if copy else None
-        return TensorRef(number, t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype, value)
+        if own:
+            self._own.add(number)
+        offset, shape, stride = t.storage_offset(), tuple(t.shape), tuple(t.stride())
+        value = self._copy(t, (number, offset, shape, stride, t.dtype)) if copy else None
+        return TensorRef(number, offset, shape, stride, t.dtype, value)
+
+    def _copy(self, t: torch.Tensor, key: tuple[Any, ...]) -> torch.Tensor:
+        """A copy of t's values now: the one taken earlier when nothing can have written t since
+        (a storage the run made, the same version, no writing operator in between), else a new one.
+        A user's tensor always gets a new one (BatchNorm writes running statistics unannounced)."""
+        if key[0] not in self._own:
+            return t.detach().clone()
+        try:
+            version = t._version
+        except RuntimeError:  # an inference tensor keeps no version
+            return t.detach().clone()
+        held = self._copies.get(key)
+        if held is not None and held[0] == version:
+            return held[1]
+        value = t.detach().clone()
+        self._copies[key] = (version, value)
+        return value
 
 
 class _TooLarge(ValueError):
     pass
+
+
+_ARGUMENTS: dict[Any, tuple[tuple[str, bool, bool, Any], ...]] = {}
+
+
+def _arguments(func: Any) -> tuple[tuple[str, bool, bool, Any], ...]:
+    """(name, keyword-only, has a default, the default) of each argument of the operator's schema."""
+    found = _ARGUMENTS.get(func)
+    if found is None:
+        found = _ARGUMENTS[func] = tuple(
+            (a.name, a.kwarg_only, a.has_default_value(), a.default_value if a.has_default_value() else None) for a in func._schema.arguments
+        )
+    return found
 
 
 def record_operators(variables: Mapping[str, torch.Tensor] | None = None, *, max_elements: int = RECORD_ELEMENTS) -> Record:
