@@ -163,7 +163,22 @@ def test_dropout_is_one_function_for_every_method_and_named(shell):
     assert r.agree, r.verdict
     assert any("f draws random numbers (line 1" in e and "same draws" in e for e in r.explanations)
     assert "kink" not in " ".join(r.explanations)
+    # the symbolic row takes the recorded mask as constants, and votes: 2·(2xᵢ)² where kept, 0 where dropped
+    assert r.methods["symbolic"].status == "ok" and r.reference == "symbolic"
+    kept = (truth != 0).numpy()
+    assert r.symbolic.derivatives["x"].tolist() == [f"8*x{'₀₁₂₃₄₅'[i]}" if kept[i] else "0" for i in range(6)]
     assert_same_state(before, state(shell))
+
+
+def test_random_draws_are_constants_of_f_unless_their_distribution_reads_the_variables(shell):
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "(x * torch.randn_like(x)).sum()")
+    assert r.methods["symbolic"].status == "ok" and r.agree, r.verdict
+    noise = r.gradient["x"]  # the draws themselves: d/dx Σ x·z = z, constants in the formula
+    np.testing.assert_allclose([float(d) for d in r.symbolic.derivatives["x"].tolist()], noise, rtol=1e-12)
+    assert noise.std() > 0.1
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "torch.normal(x, 1.0).sum()")
+    assert r.methods["symbolic"].status == "failed"
+    assert "depends on the variables" in r.methods["symbolic"].reason
 
 
 def test_randn_in_the_cell_and_a_seed_in_the_cell_do_not_leak(shell):

@@ -151,4 +151,4 @@ def is_view(schema_return: Any) -> bool:
     return info is not None and not info.is_write
 
 
-from . import elementwise, linalg, linear, movement, pooling, reductions  # noqa: E402,F401  (they register their rules)
+from . import elementwise, linalg, linear, movement, pooling, random, reductions  # noqa: E402,F401  (they register their rules)
