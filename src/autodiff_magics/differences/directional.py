@@ -33,24 +33,30 @@ class Directional:
     noise: float = 0.0
 
 
+_NUMPY_FLOATS: dict[Any, Any] = {}
+
+
 def random_directions(points: Mapping[str, Any], k: int, seed: int) -> list[dict[str, Any]]:
     """k random directions with entries ±1 (Rademacher), drawn on the CPU from a seeded generator
     so that every device sees the same directions; ±1 entries keep every coordinate's step equal."""
     import torch
 
-    import numpy as np
-
+    if not _NUMPY_FLOATS:
+        _NUMPY_FLOATS.update({torch.float64: np.float64, torch.float32: np.float32, torch.float16: np.float16})
     generator = torch.Generator(device="cpu").manual_seed(seed)
     out = []
     for _ in range(k):
         v = {}
         for name, x in points.items():
             # one random byte per 8 signs (a uniform byte's bits are independent fair coins), its
-            # bits lowest first (NumPy's unpackbits: 2x faster than shifting by torch)
+            # bits lowest first; by NumPy on one thread (torch's elementwise ops here wait for a
+            # second thread that a busy machine may not have)
             n = int(x.numel())
             drawn = torch.randint(0, 256, ((n + 7) // 8,), generator=generator, dtype=torch.uint8)
-            bits = torch.from_numpy(np.unpackbits(drawn.numpy(), bitorder="little")[:n])
-            v[name] = bits.to(dtype=x.dtype).mul_(2).sub_(1).reshape(x.shape).to(device=x.device)  # 0/1 -> ±1
+            signs = np.unpackbits(drawn.numpy(), bitorder="little")[:n].view(np.int8) * np.int8(2) - np.int8(1)  # ±1
+            kind = _NUMPY_FLOATS.get(x.dtype)
+            t = torch.from_numpy(signs.astype(kind)) if kind is not None else torch.from_numpy(signs).to(x.dtype)
+            v[name] = t.reshape(x.shape).to(device=x.device)
         out.append(v)
     return out
 
