@@ -56,15 +56,40 @@ def extrapolate(d: np.ndarray, half: np.ndarray, rows: list[int]) -> tuple[np.nd
     in h² through them, for the steps actually taken, cancels the h², h⁴, … terms), and its
     round-off gain Σ|wₖ|/hₖ per unit of noise in each f."""
     s = (half[rows] / half[rows[0]]) ** 2  # (m, n), well scaled
-    weights = []
-    for k in range(len(rows)):  # Lagrange weights at 0: wₖ = Πⱼ≠ₖ sⱼ/(sⱼ − sₖ)
-        w = np.ones_like(s[0])
-        for j in range(len(rows)):
-            if j != k:
-                w = w * s[j] / (s[j] - s[k])
-        weights.append(w)
-    w = np.stack(weights)
+    nominal = _nominal(tuple(rows))
+    if np.array_equal(s, np.broadcast_to(nominal[0], s.shape)):  # steps exactly k·h: the weights are constants
+        w = nominal[1]
+    else:
+        weights = []
+        for k in range(len(rows)):  # Lagrange weights at 0: wₖ = Πⱼ≠ₖ sⱼ/(sⱼ − sₖ)
+            w = np.ones_like(s[0])
+            for j in range(len(rows)):
+                if j != k:
+                    w = w * s[j] / (s[j] - s[k])
+            weights.append(w)
+        w = np.stack(weights)
     return np.sum(w * d[rows], axis=0), np.sum(np.abs(w) / half[rows], axis=0)
+
+
+_NOMINAL: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _nominal(rows: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """For steps exactly MULTIPLES[rows]·h: the (m, 1) ratios s and their Lagrange weights, made
+    by the same arithmetic as the general case, so either way gives the same bits."""
+    found = _NOMINAL.get(rows)
+    if found is None:
+        k = np.array([MULTIPLES[r] for r in rows], dtype=float)[:, None]
+        s = (k / k[0]) ** 2
+        weights = []
+        for a in range(len(rows)):
+            w = np.ones_like(s[0])
+            for j in range(len(rows)):
+                if j != a:
+                    w = w * s[j] / (s[j] - s[a])
+            weights.append(w)
+        found = _NOMINAL[rows] = (s, np.stack(weights))
+    return found
 
 
 @dataclass
