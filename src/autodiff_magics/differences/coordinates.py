@@ -77,6 +77,7 @@ def per_coordinate(
     noise_level: float | None = None,
     also: list[tuple[str, int, float]] | None = None,
     known: Mapping[tuple[str, int, float], float] | None = None,
+    planned: Any = None,
 ) -> Differences:
     """Central or forward differences for every coordinate of every variable.
 
@@ -89,10 +90,11 @@ def per_coordinate(
 
     ``also``: more shifted points (another scheme's :func:`shifted_points`) evaluated in the same
     batch, their values returned in ``Differences.also``; ``known``: values of shifted points
-    already evaluated that way, used instead of evaluating them again."""
+    already evaluated that way, used instead of evaluating them again; ``planned``: this scheme's
+    :func:`plan_of` for these points, when the caller made it already."""
     both = scheme == "central"
     multiples = MULTIPLES if both else (1, 2)
-    plan, shifts = _plan(points, scheme, eps, relative_step)
+    plan, shifts = planned if planned is not None else plan_of(points, scheme, eps, relative_step)
     rel = relative_step if relative_step is not None else default_step(scheme, eps)
     todo = [s for s in shifts if known is None or s not in known] + list(also or ())
     got, notes, extra = evaluate_all(evaluate, evaluate_batch, points, todo, eps, f0) if todo else ([], [], 0)
@@ -189,11 +191,12 @@ def per_coordinate(
 
 def shifted_points(points: Mapping[str, Any], scheme: str, eps: float, relative_step: float | None = None) -> list[tuple[str, int, float]]:
     """The shifted points (variable, flat index, value) :func:`per_coordinate` evaluates for ``scheme``."""
-    return _plan(points, scheme, eps, relative_step)[1]
+    return plan_of(points, scheme, eps, relative_step)[1]
 
 
-def _plan(points: Mapping[str, Any], scheme: str, eps: float, relative_step: float | None):
-    """Per variable (name, x, +steps, −steps), and the shifted points in evaluation order."""
+def plan_of(points: Mapping[str, Any], scheme: str, eps: float, relative_step: float | None = None):
+    """Per variable (name, x, +steps, −steps), and the shifted points (variable, flat index,
+    value) in evaluation order, as :func:`per_coordinate` takes them for ``scheme``."""
     rel = relative_step if relative_step is not None else default_step(scheme, eps)
     both = scheme == "central"
     multiples = MULTIPLES if both else (1, 2)

@@ -15,17 +15,20 @@ from ..report import MethodResult
 
 def runner(scheme: str) -> Callable[..., MethodResult]:
     def runner(run, step: float | None = None, **_: Any) -> MethodResult:
-        from ...differences.coordinates import per_coordinate, shifted_points
+        from ...differences.coordinates import per_coordinate, plan_of
 
         # the central row measures f's noise on its way; the forward row reuses it instead of
         # spending evaluations of its own on noise()
         level = getattr(run, "measured_noise", None) if scheme == "forward" else None
         # the central row's batch also evaluates the forward row's points, which then runs no cell of its own
-        also = shifted_points(run.points, "forward", run.eps, step) if scheme == "central" and "forward" in getattr(run, "planned", ()) else None
+        plans = run.__dict__.setdefault("difference_plans", {})
+        if scheme == "central" and "forward" in getattr(run, "planned", ()):
+            plans["forward"] = plan_of(run.points, "forward", run.eps, step)
+        also = plans["forward"][1] if scheme == "central" and "forward" in plans else None
         known = getattr(run, "shared_shifts", None) if scheme == "forward" else None
         try:
             d = per_coordinate(run.evaluate, run.points, scheme, run.eps, run.f0, relative_step=step, evaluate_batch=run.evaluate_batch,
-                               noise_level=level, also=also, known=known)
+                               noise_level=level, also=also, known=known, planned=plans.get(scheme))
         except CellError as e:
             return MethodResult(scheme, "failed", f"the cell failed at a shifted point: {e}")
         except InputError as e:
