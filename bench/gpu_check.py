@@ -1,6 +1,8 @@
 """Exercise the four magics on a real CUDA GPU, through a real IPython shell, and print what they showed.
 
     .venv/bin/python bench/gpu_check.py
+    .venv/bin/python bench/gpu_check.py --cpu    # this round's steps on the CPU: checks the script itself
+
 
 Each step runs one magic the way a user types it, prints the report's text, then checks a few
 facts (where tensors ended up, the values of a known gradient). A magic that fails is printed
@@ -30,6 +32,9 @@ def short(error: BaseException, limit: int = 400) -> str:
 def main() -> int:
     import torch
 
+    dry = "--cpu" in sys.argv[1:]
+    if dry:
+        return dry_run()
     if not torch.cuda.is_available():
         print(
             f"gpu_check needs a CUDA GPU: torch {torch.__version__} "
@@ -43,6 +48,39 @@ def main() -> int:
     ip.run_line_magic("load_ext", "autodiff_magics")
     ns = ip.user_ns
     results: list[tuple[str, bool]] = []
+    step, cell = _runner(ip, results)
+    count = torch.cuda.device_count()
+    _device_and_tensor_steps(ip, step, cell, count)
+    this_round(ip, step, cell, "cuda")
+    _transfer_steps(ip, step, cell)
+    for name in ("t", "w", "u", "a", "b", "c", "g", "arr", "big"):
+        ns.pop(name, None)
+    torch.set_default_device(None)
+    return _summary(results)
+
+
+def dry_run() -> int:
+    """This round's steps on the CPU, so that a session with a GPU does not spend its minutes on a broken script."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "autodiff_magics")
+    results: list[tuple[str, bool]] = []
+    step, cell = _runner(ip, results)
+    this_round(ip, step, cell, "cpu")
+    return _summary(results)
+
+
+def _summary(results: list[tuple[str, bool]]) -> int:
+    failed = [title for title, ok in results if not ok]
+    print(f"\n{len(results)} steps: {len(results) - len(failed)} ok, {len(failed)} failed")
+    for title in failed:
+        print(f"  failed: {title}")
+    return 1 if failed else 0
+
+
+def _runner(ip: Any, results: list[tuple[str, bool]]) -> tuple[Callable[..., Any], Callable[[str], None]]:
+    """step(title, action, check) and cell(source), printing as they go and noting each step's outcome."""
 
     def text_of(out: Any) -> str:
         if isinstance(out, str):
@@ -83,14 +121,80 @@ def main() -> int:
         if not result.success:
             raise RuntimeError(f"cell failed: {short(result.error_in_exec or result.error_before_exec)}")
 
+    return step, cell
+
+
+def this_round(ip: Any, step: Callable[..., Any], cell: Callable[[str], None], device: str) -> None:
+    """What this round changed, on ``device``: statistics with NaN/±inf (the accelerator path counts
+    element by element), a model's every parameter (float32, checked on float64 copies there), and
+    dropout (on CUDA the fused native_dropout, which the symbolic row follows with its mask)."""
+    import torch
+
+    ns = ip.user_ns
+    step(f"set up s (10⁶ float32 on {device}, NaN/+inf/-inf one in 1,000 each)", lambda: cell(
+        f"import torch\ns = torch.randn(10**6, device='{device}')\ns[::1000] = float('nan')\ns[1::1000] = float('inf')\ns[2::1000] = -float('inf')"
+    ))
+
+    def stats_check(r: Any) -> str | None:
+        got = r.to_dict()["stats"]
+        s = ns["s"]
+        fin = s[torch.isfinite(s)].double()
+        want = {"nan": 1000, "posinf": 1000, "neginf": 1000, "count": 10**6 - 3000, "min": float(fin.min()), "max": float(fin.max())}
+        wrong = {k: (got[k], v) for k, v in want.items() if got[k] != v}
+        # float32 sums per chunk: the mean is good to float32's digits at the data's scale, not exact
+        if abs(got["mean"] - float(fin.mean())) > 1e-6 * float(fin.abs().mean()) or abs(got["std"] - float(fin.std())) > 1e-6 * float(fin.std()):
+            wrong["mean/std"] = ((got["mean"], got["std"]), (float(fin.mean()), float(fin.std())))
+        return f"(got, want): {wrong}" if wrong else None
+
+    step(f"%tensorinfo s (statistics on {device})", lambda: ip.run_line_magic("tensorinfo", "s"), stats_check)
+    step(f"set up a float32 model m and its data on {device}", lambda: cell(
+        "import torch.nn as nn\ntorch.manual_seed(0)\n"
+        f"m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).to('{device}')\n"
+        f"xin = torch.randn(5, 3, device='{device}')\ndrop = nn.Dropout(0.5).train()"
+    ))
+
+    def model_check(r: Any) -> str | None:
+        m = ns["m"]
+        twin = {n: p.detach().double().requires_grad_() for n, p in m.named_parameters()}
+        out = torch.func.functional_call(m.double(), twin, (ns["xin"].double(),))
+        m.float()
+        grads = torch.autograd.grad((out**2).sum(), list(twin.values()))
+        for (name, _), g in zip(twin.items(), grads):
+            mine = torch.as_tensor(r.gradient[f"m.{name}"])
+            if not torch.allclose(mine, g.cpu(), rtol=1e-10, atol=1e-12):
+                return f"m.{name}: {mine.tolist()} against {g.tolist()}"
+        if not r.agree or any(p.device.type != device or p.dtype != torch.float32 or p.grad is not None for p in m.parameters()):
+            return f"agree={r.agree}, parameters on {[str(p.device) for p in m.parameters()]} as {[str(p.dtype) for p in m.parameters()]}"
+        return None
+
+    step("%%gradient --wrt m (every parameter of a float32 model)", lambda: ip.run_cell_magic("gradient", "--wrt m", "(m(xin)**2).sum()"), model_check)
+
+    def dropout_check(r: Any) -> str | None:
+        sym = r.methods["symbolic"]
+        if sym.status != "ok" or r.reference != "symbolic" or not r.agree:
+            return f"symbolic {sym.status} ({sym.reason}), reference {r.reference}, agree={r.agree}: {r.verdict}"
+        return None
+
+    step(f"%%gradient --device {device} on dropout (symbolic row through the mask)",
+         lambda: ip.run_cell_magic("gradient", f"--device {device} x=[1., 2., 3., 4., 5., 6.]", "(drop(x)**2).sum()"), dropout_check)
+    for name in ("s", "m", "xin", "drop"):
+        ns.pop(name, None)
+
+
+def _device_and_tensor_steps(ip: Any, step: Callable[..., Any], cell: Callable[[str], None], count: int) -> None:
+    import torch
+
+    ns = ip.user_ns
+
+    def text_of(out: Any) -> str:
+        return out if isinstance(out, str) else out.to_text() if hasattr(out, "to_text") else repr(out)
+
     def expect_usage_error(line: str) -> str:
         try:
             ip.run_line_magic("device", line)
         except Exception as e:
             return short(e)
         raise AssertionError(f"%device {line} did not fail")
-
-    count = torch.cuda.device_count()
 
     # -- %device ---------------------------------------------------------------------------------
     step(
@@ -157,21 +261,15 @@ def main() -> int:
         lambda: ip.run_cell_magic("gradient", "--wrt w", "(w**2).sum()"),
     )
 
+
+
+def _transfer_steps(ip: Any, step: Callable[..., Any], cell: Callable[[str], None]) -> None:
+    ns = ip.user_ns
     # -- moving a large tensor both ways: the transfer rate --------------------------------------
     step(f"set up big = torch.ones({BIG:,}) on the CPU", lambda: cell(f"big = torch.ones({BIG}, device='cpu')"))
     step(f"%device --move big cuda ({BIG * 4 / 1e6:,.0f} MB)", lambda: ip.run_line_magic("device", "--move big cuda"), lambda r: None if ns["big"].is_cuda else "big is not on the GPU")
     step(f"%device --move big cpu ({BIG * 4 / 1e6:,.0f} MB)", lambda: ip.run_line_magic("device", "--move big cpu"), lambda r: None if not ns["big"].is_cuda else "big is still on the GPU")
     step("%device (memory after the moves)", lambda: ip.run_line_magic("device", ""))
-
-    for name in ("t", "w", "u", "a", "b", "c", "g", "arr", "big"):
-        ns.pop(name, None)
-    torch.set_default_device(None)
-
-    failed = [title for title, ok in results if not ok]
-    print(f"\n{len(results)} steps: {len(results) - len(failed)} ok, {len(failed)} failed")
-    for title in failed:
-        print(f"  failed: {title}")
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -227,6 +227,21 @@ def test_numpy_code_still_has_its_row():
     assert r.text(r.expression) == "exp(x₀) + sin(x₀) + sin(x₁)"
 
 
+def test_numpy_matrix_products_are_traced_both_ways_round():
+    NS["A"] = np.array([[1.0, 2.0], [3.0, 4.0]])
+    try:
+        r = trace("np.sin(x) @ A @ x", x=[1.0, 2.0])  # SymbolicArray @ array, then array-valued @ x
+        s0, s1 = math.sin(1.0), math.sin(2.0)
+        assert r.value == pytest.approx(s0 * (1 + 2 * 2) + s1 * (3 + 4 * 2), rel=1e-15)
+        # d/dx₀ = cos(x₀)·(A x)₀ + (Aᵀ sin x)₀
+        assert r.gradient["x"][0] == pytest.approx(math.cos(1.0) * 5 + (s0 * 1 + s1 * 3), rel=1e-14)
+        r = trace("(A @ np.sin(x)).sum()", x=[0.5, 1.5])  # array @ SymbolicArray: __rmatmul__
+        assert r.value == pytest.approx(float((NS["A"] @ np.sin([0.5, 1.5])).sum()), rel=1e-15)
+        assert r.gradient["x"].tolist() == pytest.approx([4 * math.cos(0.5), 6 * math.cos(1.5)], rel=1e-14)
+    finally:
+        NS.pop("A")
+
+
 def test_custom_autograd_function_is_followed_through_its_forward():
     class Cube(torch.autograd.Function):
         @staticmethod

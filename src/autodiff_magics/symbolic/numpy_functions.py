@@ -17,7 +17,7 @@ import sympy
 from .exact import SymbolicUnsupported
 from .exact import number as _number
 from .numpy_tracer import TRACE as _TRACE
-from .numpy_tracer import SymbolicArray, _binary, _elementwise, _objects, _spend, _wrap
+from .numpy_tracer import SymbolicArray, _binary, _elementwise, _index, _objects, _spend, _wrap
 
 __all__ = ["FUNCTIONS", "REFLECTED", "UFUNC_NAMES"]
 

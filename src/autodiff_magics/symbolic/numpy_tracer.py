@@ -299,10 +299,10 @@ class SymbolicArray:
         return _elementwise(operator.pow, other, self)
 
     def __matmul__(self, other: Any) -> SymbolicArray:
-        return _matmul(self, other)
+        return _table()._matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> SymbolicArray:
-        return _matmul(other, self)
+        return _table()._matmul(other, self)
 
     def __neg__(self) -> SymbolicArray:
         return _elementwise(operator.neg, self)
