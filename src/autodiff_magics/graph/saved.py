@@ -28,7 +28,7 @@ class Reader:
         self.tensor_type = torch.Tensor
         self.strided = torch.strided
         self.budget = STATS_BUDGET
-        self.attrs: dict[type, tuple[tuple[str, str, str | None], ...]] = {}
+        self.attrs = _ATTRIBUTES  # a node type's saved attributes never change: shared by every walk
         self.texts: dict[Any, str] = {}
         self.scalars: dict[tuple, dict[str, Any]] = {}
         self.freed = 0  # saved values found freed, and found behind a saved-tensor hook
@@ -204,6 +204,9 @@ def _integer(attr: str, value: int) -> dict[str, Any]:
     if names is not None and 0 <= value < len(names):
         return {"kind": "value", "value": names[value], "code": value}
     return {"kind": "value", "value": value}
+
+
+_ATTRIBUTES: dict[type, tuple[tuple[str, str, str | None], ...]] = {}
 
 
 def _saved_attributes(ftype: type) -> tuple[tuple[str, str, str | None], ...]:
