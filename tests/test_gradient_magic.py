@@ -230,11 +230,24 @@ def test_html_escapes_user_text():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+def test_a_semicolon_right_after_a_line_magic_name_hides_its_output(ip, capsys):
+    ip.user_ns["t_semi"] = torch.ones(3)
+    for line in ("%device;", "%tensorinfo t_semi;", "  %alias_check t_semi t_semi;"):
+        result = ip.run_cell(line)
+        assert result.success, (line, result.error_in_exec)
+        assert result.result is None  # hidden, as ; hides an expression's value
+    assert capsys.readouterr().out == ""
+    ip.run_cell("s_semi = '%device;'")
+    assert ip.user_ns["s_semi"] == "%device;"  # a string that merely starts like one is left alone
+    assert ip.run_cell("%device").result is not None
+
+
 def test_loading_imports_nothing_heavy_and_unload_leaves_nothing():
     code = textwrap.dedent('''
         import sys
         from IPython.core.interactiveshell import InteractiveShell
         ip = InteractiveShell.instance()
+        cleanups = list(ip.input_transformers_cleanup)
         ip.run_line_magic("load_ext", "autodiff_magics")
         heavy = [m for m in ("torch", "sympy", "ipywidgets", "numpy") if m in sys.modules]
         assert heavy == [], heavy
@@ -244,6 +257,7 @@ def test_loading_imports_nothing_heavy_and_unload_leaves_nothing():
         assert "gradient" not in ip.magics_manager.magics["cell"]
         assert not any(k in ip.magics_manager.magics["line"] for k in ("tensorinfo", "alias_check", "device"))
         assert "AutodiffMagics" not in ip.magics_manager.registry
+        assert ip.input_transformers_cleanup == cleanups  # the %device; rewrite goes too
         ours = lambda: [c for c in ip.configurables if type(c).__name__ == "AutodiffMagics"]
         assert ours() == []
         ip.run_line_magic("load_ext", "autodiff_magics")

@@ -58,6 +58,23 @@ def load_ipython_extension(ipython) -> None:
     if "AutodiffMagics" in ipython.magics_manager.registry:
         return
     ipython.register_magics(AutodiffMagics)
+    cleanup = getattr(ipython, "input_transformers_cleanup", None)
+    if cleanup is not None and _semicolon_after_name not in cleanup:
+        cleanup.append(_semicolon_after_name)
+
+
+def _semicolon_after_name(lines: list[str]) -> list[str]:
+    """``%device;`` (no space before the ;, output hidden) is ``%device ;``: IPython would look
+    for a magic named ``device;``. Only this package's line magics, only a ; right after the name."""
+    import re
+
+    pattern = _SEMICOLON.get("re")
+    if pattern is None:
+        pattern = _SEMICOLON["re"] = re.compile(r"^(\s*%(?:device|tensorinfo|alias_check));")
+    return [pattern.sub(r"\1 ;", line) for line in lines]
+
+
+_SEMICOLON: dict[str, Any] = {}
 
 
 def unload_ipython_extension(ipython) -> None:
@@ -71,3 +88,6 @@ def unload_ipython_extension(ipython) -> None:
             manager.magics[kind].pop(name, None)
     if instance is not None and instance in ipython.configurables:
         ipython.configurables.remove(instance)
+    cleanup = getattr(ipython, "input_transformers_cleanup", None)
+    if cleanup is not None and _semicolon_after_name in cleanup:
+        cleanup.remove(_semicolon_after_name)
