@@ -163,10 +163,11 @@ class Record(TorchDispatchMode):
         return value
 
     def _ref(self, t: torch.Tensor, copy: bool, own: bool = False) -> TensorRef:
-        if t.layout != torch.strided or t.is_complex() or t.device.type == "meta":
+        if t.layout is not _STRIDED or t.is_complex() or t.is_meta:
             raise ValueError(f"a {t.layout} {t.dtype} tensor on {t.device} has no symbolic form")
         storage = t.untyped_storage()
-        key = (storage.data_ptr(), storage.nbytes()) if storage.data_ptr() else (id(storage), -1)
+        ptr = storage.data_ptr()
+        key = (ptr, storage.nbytes()) if ptr else (id(storage), -1)
         number = self._storages.get(key)
         if number is None:
             number = self._storages[key] = len(self._storages)
@@ -197,6 +198,9 @@ class Record(TorchDispatchMode):
         value = t.detach().clone()
         self._copies[key] = (version, value)
         return value
+
+
+_STRIDED = torch.strided
 
 
 class _TooLarge(ValueError):
