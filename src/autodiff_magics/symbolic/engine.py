@@ -166,11 +166,14 @@ class Annotations(Mapping):
     nodes (they cannot be weakly referenced): call :meth:`release` once the graph is captured, so a
     report that keeps this result does not keep that graph alive."""
 
-    def __init__(self, entries: dict[Any, tuple[np.ndarray, Any]], symbols: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, entries: dict[Any, tuple[np.ndarray, Any]], symbols: Mapping[str, np.ndarray],
+                 printed: dict[int, str] | None = None) -> None:
         self._entries = entries
         self._symbols = symbols
         self._texts: dict[Any, tuple[str, str]] = {}
         self._pretty: dict[sympy.Symbol, sympy.Symbol] | None = None
+        #: expression texts by the id of their (held) object array: shared with a remembered replay
+        self.printed = printed if printed is not None else {}
 
     def __getitem__(self, node: Any) -> tuple[str, str]:
         text = self._texts.get(node)
@@ -185,9 +188,12 @@ class Annotations(Mapping):
 
     def _print(self, entry: tuple[np.ndarray, Any]) -> tuple[str, str]:
         values, real = entry
-        if self._pretty is None:
-            self._pretty = pretty_symbols(self._symbols)
-        return _short_expression(values, self._pretty), _short_value(real)
+        text = self.printed.get(id(values))
+        if text is None:
+            if self._pretty is None:
+                self._pretty = pretty_symbols(self._symbols)
+            text = self.printed[id(values)] = _short_expression(values, self._pretty)
+        return text, _short_value(real)
 
     def __iter__(self):
         return iter(self._entries)

@@ -64,7 +64,7 @@ def remembered(key: Hashable | None, record: Any, symbols: Any) -> Any:
         node = event.grad_fns[o] if o < len(event.grad_fns) else None
         if node is not None and len(entries) < ANNOTATION_LIMIT:
             entries[node] = (values, event.outputs[o].value)
-    out.annotations = Annotations(entries, symbols)
+    out.annotations = Annotations(entries, symbols, printed=result.__dict__.get("_printed"))
     return out
 
 
@@ -79,8 +79,11 @@ def remember(key: Hashable | None, result: Any, record: Any, replay_outputs: Any
         for o, values in enumerate(written):
             if values is not None and id(event) in index:
                 places.append((index[id(event)], o, values))
+    result.__dict__.setdefault("_texts", {})  # texts printed for the caller or any later hit are printed once
+    printed = getattr(result.annotations, "printed", None)
     kept = copy.copy(result)
     kept.annotations = {}
+    kept._printed = printed if printed is not None else {}
     kept.gradient = {n: g.copy() for n, g in result.gradient.items()}
     kept.notes = list(result.notes)
     _memo[key] = (kept, places)

@@ -42,8 +42,14 @@ class SymbolicResult:
     notes: list[str] = field(default_factory=list)
 
     def text(self, expr: sympy.Expr) -> str:
-        """An expression with subscripted names (x₀), for plain text."""
-        return sympy.sstr(sympy.sympify(expr).xreplace(self._pretty_symbols()))
+        """An expression with subscripted names (x₀), for plain text (printed once per expression:
+        copies of a remembered result share the texts)."""
+        texts = self.__dict__.setdefault("_texts", {})
+        expr = sympy.sympify(expr)
+        found = texts.get(expr)
+        if found is None:
+            found = texts[expr] = sympy.sstr(expr.xreplace(self._pretty_symbols()))
+        return found
 
     def latex(self, expr: sympy.Expr) -> str:
         return sympy.latex(expr)
