@@ -138,6 +138,34 @@ def test_float32_model_checks_with_default_options(shell):
     assert_same_state(before, state(shell))
 
 
+def test_inference_tensors_in_the_namespace_are_read_like_any_other(shell):
+    # made under torch.inference_mode (an evaluation loop's outputs): no version counter to watch
+    shell.run_cell("with torch.inference_mode():\n    feats = torch.arange(1., 4.)\n    feats32 = torch.ones(3)\nw3 = torch.tensor([1., 2., 3.])")
+    before = state(shell)
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "(x**2 * feats).sum()")
+    np.testing.assert_allclose(r.gradient["x"], [2.0, 8.0, 18.0])
+    assert r.agree, r.verdict
+    r, _ = gradient(shell, "--wrt w3", "(w3 * feats32).sum()")  # float32 data promoted each time
+    np.testing.assert_allclose(r.gradient["w3"], [1.0, 1.0, 1.0])
+    assert r.agree, r.verdict
+    assert_same_state(before, state(shell))
+
+
+def test_promoted_data_is_reused_between_evaluations_only_while_unwritten(shell):
+    # data's float64 copy is kept from one evaluation to the next; the cell writes it, so the
+    # written copy must never be reused (else f would double at every run and the methods split):
+    # every use reads data32 as the user has it, as when each use was promoted afresh
+    shell.run_cell("w32 = torch.tensor([1., 2.])\ndata32 = torch.ones(2)")
+    before = state(shell)
+    r, _ = gradient(shell, "--wrt w32", "data32.mul_(2)\n(w32 * data32).sum()")
+    assert r.value == 3.0
+    for name in ("symbolic", "autograd", "central", "forward"):
+        np.testing.assert_allclose(r.methods[name].gradient["w32"], [1.0, 1.0], rtol=1e-9, err_msg=name)
+    assert r.agree, r.verdict
+    assert shell.user_ns["data32"].tolist() == [1.0, 1.0]  # the writes went to the check's float64 copies
+    assert_same_state(before, state(shell))
+
+
 def test_in_place_edit_of_the_point_changes_only_its_evaluation(shell):
     r, _ = gradient(shell, "x=[1., 2., 3.]", "x *= 2\n(x**2).sum()")
     assert r.to_dict()["variables"]["x"] == [1.0, 2.0, 3.0]

@@ -202,8 +202,29 @@ class Evaluation:
     def _substituted(self, variables: Mapping[str, Any]) -> Any:
         """The user's tensors swapped for these variables wherever the cell reaches them."""
         if self._originals or self.promote:
-            return Substitution(self._originals, variables, self.dt if self.promote else None)
+            return Substitution(self._originals, variables, self.dt if self.promote else None, self._promotable())
         return contextlib.nullcontext()
+
+    def _promotable(self) -> dict[int, tuple[Any, int, Any, int]] | None:
+        """The user's lower-precision tensors that need no gradient (data: a model's inputs and
+        targets), by id, to have their promoted copies kept between evaluations (None: not promoting)."""
+        if not self.promote:
+            return None
+        kept = getattr(self, "_promoted", None)
+        if kept is None:
+            import torch
+
+            from .side_effects import namespace_tensors
+
+            kept = self._promoted = {}
+            for t in namespace_tensors(self.namespace):
+                try:
+                    if (t.is_floating_point() and not t.requires_grad and t.dtype.itemsize < self.dt.itemsize
+                            and t.layout == torch.strided and not t.is_meta and not t.is_inference()):
+                        kept[id(t)] = (t, -1, None, -1)  # a slot: filled by its first promotion
+                except Exception:  # noqa: BLE001 - tensor subclasses: promoted each time
+                    continue
+        return kept
 
     def _mentions_draws(self) -> bool:
         draws = getattr(self, "_mentions_random", None)

@@ -84,9 +84,14 @@ class WriteWatch:
         self._versions: list[tuple[Any, int]] = []
         for t in namespace_tensors(namespace):
             key = _storage_key(t)
-            if key is not None:
-                self._by_storage.setdefault(key, []).append(t)
-                self._versions.append((t, t._version))
+            if key is None:
+                continue
+            try:
+                version = t._version
+            except RuntimeError:  # an inference tensor: no version, and no in-place write outside inference mode
+                continue
+            self._by_storage.setdefault(key, []).append(t)
+            self._versions.append((t, version))
         self._before: dict[int, list[tuple[Any, Any]]] = {}
         buffers = namespace_buffers(namespace)
         if buffers and sum(b.numel() * b.element_size() for b in buffers) <= BUFFER_BUDGET:

@@ -21,11 +21,16 @@ class Substitution:
     """A torch function mode that swaps the user's tensors for the evaluation's, by identity,
     and (when asked) promotes lower-precision floating tensors to the check's dtype."""
 
-    def __init__(self, originals: Mapping[int, tuple[Any, str]], variables: Mapping[str, Any], promote_to: Any) -> None:
+    def __init__(self, originals: Mapping[int, tuple[Any, str]], variables: Mapping[str, Any], promote_to: Any,
+                 promoted: dict[int, tuple[Any, int, Any, int]] | None = None) -> None:
+        """``promoted``: promoted copies kept from one evaluation to the next, for the tensors
+        already in it (the user's data that needs no gradient), keyed by id: a copy is reused while
+        neither the tensor nor the copy has been written since (the same versions)."""
         from torch.overrides import TorchFunctionMode
 
         swap = {key: variables[name] for key, (_, name) in originals.items() if name in variables}
         promote = promote_to
+        kept = promoted if promoted is not None else {}
 
         def convert(a: Any) -> Any:
             replaced = swap.get(id(a))
@@ -34,7 +39,10 @@ class Substitution:
             if promote is not None and getattr(a, "is_floating_point", None) is not None and type(a).__module__.startswith("torch"):
                 try:
                     if a.is_floating_point() and a.dtype != promote and a.dtype.itemsize < promote.itemsize:
-                        return a.to(promote)
+                        held = kept.get(id(a))
+                        if held is None:
+                            return a.to(promote)
+                        return _kept_copy(kept, a, held, promote)
                 except Exception:  # noqa: BLE001 - a tensor subclass without dtype: leave it
                     return a
             return a
@@ -66,3 +74,16 @@ class Substitution:
 
     def __exit__(self, *exc: Any) -> Any:
         return self._mode.__exit__(*exc)
+
+
+def _kept_copy(kept: dict[int, tuple[Any, int, Any, int]], a: Any, held: tuple[Any, int, Any, int], promote: Any) -> Any:
+    """The kept promoted copy of ``a`` if neither has been written since it was made, else a new one (kept)."""
+    try:
+        if held[0] is a and held[2] is not None and held[1] == a._version and held[3] == held[2]._version:
+            return held[2]
+    except RuntimeError:  # an inference tensor keeps no version: promoted each time
+        kept.pop(id(a), None)
+        return a.to(promote)
+    copy = a.to(promote)
+    kept[id(a)] = (a, a._version, copy, copy._version)
+    return copy
