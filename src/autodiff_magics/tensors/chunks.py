@@ -96,7 +96,7 @@ class _Buffers:
 
     def __init__(self, size: int, dtype, device) -> None:
         self.size, self.dtype, self.device = size, dtype, device
-        self._copy = self._tmp = self._tmp2 = self._flags = None
+        self._copy = self._tmp = self._tmp2 = self._flags = self._words = None
 
     def _new(self):
         import torch
@@ -128,3 +128,11 @@ class _Buffers:
 
             self._flags = np.empty(self.size, dtype=bool)
         return self._flags[:n]
+
+    def words(self, n: int):
+        """A second, smaller NumPy bool buffer (one flag per 8 elements)."""
+        if self._words is None:
+            import numpy as np
+
+            self._words = np.empty(self.size // 8 + 1, dtype=bool)
+        return self._words[:n]

@@ -1,6 +1,7 @@
-"""Chunks of floating-point values that hold NaN/±inf (see ``float_stats``): counted, and their
-finite values' statistics taken from a copy with each special replaced; the passes themselves
-(and ``_host``, which tests replace to stand in for an accelerator) are ``float_stats``'s."""
+"""Chunks of floating-point values that hold NaN/±inf (see ``float_stats``): found by NumPy's
+``isfinite``, collected and counted in bulk, and the chunk's finite values' statistics taken from
+a copy with each replaced; the passes themselves (and ``_host``, which tests replace to stand in
+for an accelerator) are ``float_stats``'s."""
 
 from __future__ import annotations
 
@@ -19,67 +20,77 @@ def _scratch_host(bufs, n: int):
 
 
 def _sprinkled(v, a, acc, bufs) -> bool:
-    """A CPU chunk that may hold NaN/±inf (True when it does): NumPy's isfinite (fast) finds
-    them, they are counted, and the chunk is copied into a scratch buffer (in cache) with each
-    replaced by one finite value of the chunk, whose share of the sums is then taken off; min
-    and max do not change. Without any, it is a clean chunk (its sum may overflow)."""
+    """A CPU chunk that may hold NaN/±inf (True when it does). NumPy's isfinite (fast) finds
+    them in a copy of the chunk in a scratch buffer (the copy is the one read from memory, and
+    every later pass reads it from L2); their values are kept for one count at the end
+    (``acc.classify``), and each is replaced by the chunk's first finite value, whose
+    share of the sums is then taken off (min and max do not change); its (count, sum, sum of
+    squares) is batched like a clean chunk's. Without any, it is a clean chunk (its sum may
+    overflow)."""
     import numpy as np
     import torch
 
     n = a.size
-    fin = np.isfinite(a, out=bufs.flags(n))
-    where = _not_finite_positions(fin)
+    flat, fa = _scratch_host(bufs, n)
+    np.copyto(fa, a)  # the chunk's one read: then only the copy, so chunk and flags stay in L2
+    fin = np.isfinite(fa, out=bufs.flags(n))
+    where = _not_finite_positions(fin, bufs)
     k = where.size
     if k == 0:
-        total = v.sum().item()
+        total = flat.sum().item()
         if not math.isfinite(total):  # finite values whose sum overflows the dtype
-            total = v.sum(dtype=torch.float64).item()
-        _fs._clean(v, a, total, acc, bufs)
+            total = flat.sum(dtype=torch.float64).item()
+        if acc.shift is not None or not _fs._batched(fa, total, acc, bufs):
+            acc.flush()
+            _fs._clean(flat, fa, total, acc, bufs)
         return False
     if k == n:
         _by_element(v, acc, bufs)
         return True
-    special = a[where]
-    nan = int(np.count_nonzero(np.isnan(special)))
-    pos = int(np.count_nonzero(special == np.inf))
-    acc.nan += nan
-    acc.posinf += pos
-    acc.neginf += k - nan - pos
-    fill = float(a[int(np.argmax(fin))])  # the first finite value
-    flat, fa = _scratch_host(bufs, n)
-    np.copyto(fa, a)
+    acc.add_specials(fa[where])
+    fill = fa[int(np.argmax(fin))]  # the first finite value
     fa[where] = fill
-    mn, mx = _fs._minmax(flat, fa)
-    acc.minmax(mn, mx)
-    acc.zeros += _fs._zeros(flat, fa, mn, mx, bufs) - (k if fill == 0 else 0)
+    fill = float(fill)
+    acc.zeros += _fs._range_and_zeros(flat, fa, acc, bufs) - (k if fill == 0 else 0)
 
     def sums(shift):
         s, q = _fs._sums(flat, fa, shift, bufs)
         f = fill - (shift or 0.0)
         return s - k * f, q - k * f * f
 
-    acc.moments(n - k, sums(acc.shift), sums)
+    m = n - k
+    if acc.shift is None:
+        s, q = sums(None)
+        if q - s * s / m >= q / 8 and q != math.inf:
+            acc.batch.append((m, s, q))
+            return True
+        acc.flush()
+        acc.moments(m, (s, q), sums)
+        return True
+    acc.moments(m, sums(acc.shift), sums)
     return True
 
 
 #: eight True bytes: a word of ``isfinite`` flags with no NaN/inf among its 8 elements
 _ALL_FINITE = int.from_bytes(b"\x01" * 8, "little")
-_ALL_FINITE_U64 = None  # the same as a NumPy uint64 (a Python int there costs 2x in the comparison)
+_WORD = None  # (the same as a NumPy uint64: a Python int there costs 2x in the comparison, 0..7)
 
 
-def _not_finite_positions(fin):
+def _not_finite_positions(fin, bufs):
     """Positions of the False flags, found by words of 8 flags (8x fewer comparisons: NaN/inf
     are usually rare), then checked one by one inside the words that are not all True."""
     import numpy as np
 
-    global _ALL_FINITE_U64
-    if _ALL_FINITE_U64 is None:
-        _ALL_FINITE_U64 = np.uint64(_ALL_FINITE)
+    global _WORD
+    if _WORD is None:
+        _WORD = (np.uint64(_ALL_FINITE), np.arange(8))
+    all_finite, eight = _WORD
     n8 = fin.size - fin.size % 8
-    words = np.flatnonzero(fin[:n8].view(np.uint64) != _ALL_FINITE_U64)
-    near = (words[:, None] * 8 + np.arange(8)).reshape(-1)
-    tail = np.arange(n8, fin.size)
-    near = np.concatenate((near, tail)) if tail.size else near
+    words = np.flatnonzero(np.not_equal(fin[:n8].view(np.uint64), all_finite, out=bufs.words(n8 // 8)))
+    near = (words * 8)[:, None] + eight
+    near = near.ravel()
+    if n8 < fin.size:
+        near = np.concatenate((near, np.arange(n8, fin.size)))
     return near[~fin[near]]
 
 
@@ -102,9 +113,8 @@ def _by_element(v, acc, bufs) -> None:
         if n_fin == 0:
             return
     a = _fs._host(v)
-    mn, mx = _fs._minmax(v, a)
-    acc.minmax(mn, mx)
-    acc.zeros += _fs._zeros(v, a, mn, mx, bufs)
+    acc.zeros += _fs._range_and_zeros(v, a, acc, bufs)
+    acc.flush()
     acc.moments(n_fin, _fs._sums(v, a, acc.shift, bufs), lambda shift: _fs._sums(v, a, shift, bufs))
 
 
