@@ -19,30 +19,37 @@ def _scratch_host(bufs, n: int):
     return flat, whole[:n]
 
 
+def _clean_chunk(v, a, acc, bufs) -> None:
+    """A CPU chunk found without NaN/±inf after all: a clean chunk (its sum may overflow)."""
+    import torch
+
+    total = v.sum().item()
+    if not math.isfinite(total):  # finite values whose sum overflows the dtype
+        total = v.sum(dtype=torch.float64).item()
+    if acc.shift is not None or not _fs._batched(a, total, acc, bufs):
+        acc.flush()
+        _fs._clean(v, a, total, acc, bufs)
+
+
 def _sprinkled(v, a, acc, bufs) -> bool:
-    """A CPU chunk that may hold NaN/±inf (True when it does). NumPy's isfinite (fast) finds
-    them in a copy of the chunk in a scratch buffer (the copy is the one read from memory, and
-    every later pass reads it from L2); their values are kept for one count at the end
-    (``acc.classify``), and each is replaced by the chunk's first finite value, whose
-    share of the sums is then taken off (min and max do not change); its (count, sum, sum of
-    squares) is batched like a clean chunk's. Without any, it is a clean chunk (its sum may
+    """A CPU chunk that may hold NaN/±inf (True when it does), copied into a scratch buffer:
+    that copy is the chunk's one read from memory, and every later pass reads the copy from L2
+    (copying after ``isfinite`` on the chunk left chunk, copy and flags spilling out of L2).
+    NumPy's isfinite (fast) finds them; their values are kept for one count at the end
+    (``acc.classify``), and each is replaced in the copy by the chunk's first finite value,
+    whose share of the sums is then taken off (min and max do not change); the (count, sum, sum
+    of squares) is batched like a clean chunk's. Without any, it is a clean chunk (its sum may
     overflow)."""
     import numpy as np
-    import torch
 
     n = a.size
     flat, fa = _scratch_host(bufs, n)
-    np.copyto(fa, a)  # the chunk's one read: then only the copy, so chunk and flags stay in L2
+    np.copyto(fa, a)
     fin = np.isfinite(fa, out=bufs.flags(n))
     where = _not_finite_positions(fin, bufs)
     k = where.size
     if k == 0:
-        total = flat.sum().item()
-        if not math.isfinite(total):  # finite values whose sum overflows the dtype
-            total = flat.sum(dtype=torch.float64).item()
-        if acc.shift is not None or not _fs._batched(fa, total, acc, bufs):
-            acc.flush()
-            _fs._clean(flat, fa, total, acc, bufs)
+        _clean_chunk(flat, fa, acc, bufs)
         return False
     if k == n:
         _by_element(v, acc, bufs)
@@ -50,7 +57,13 @@ def _sprinkled(v, a, acc, bufs) -> bool:
     acc.add_specials(fa[where])
     fill = fa[int(np.argmax(fin))]  # the first finite value
     fa[where] = fill
-    fill = float(fill)
+    _finite_part(flat, fa, k, float(fill), acc, bufs)
+    return True
+
+
+def _finite_part(flat, fa, k: int, fill: float, acc, bufs) -> None:
+    """Statistics of a chunk's finite values from its copy ``fa`` (tensor ``flat``) in which
+    ``k`` NaN/±inf were replaced by ``fill``."""
     acc.zeros += _fs._range_and_zeros(flat, fa, acc, bufs) - (k if fill == 0 else 0)
 
     def sums(shift):
@@ -58,17 +71,16 @@ def _sprinkled(v, a, acc, bufs) -> bool:
         f = fill - (shift or 0.0)
         return s - k * f, q - k * f * f
 
-    m = n - k
+    m = fa.size - k
     if acc.shift is None:
         s, q = sums(None)
         if q - s * s / m >= q / 8 and q != math.inf:
             acc.batch.append((m, s, q))
-            return True
+            return
         acc.flush()
         acc.moments(m, (s, q), sums)
-        return True
+        return
     acc.moments(m, sums(acc.shift), sums)
-    return True
 
 
 #: eight True bytes: a word of ``isfinite`` flags with no NaN/inf among its 8 elements
@@ -85,12 +97,11 @@ def _not_finite_positions(fin, bufs):
     if _WORD is None:
         _WORD = (np.uint64(_ALL_FINITE), np.arange(8))
     all_finite, eight = _WORD
-    n8 = fin.size - fin.size % 8
-    words = np.flatnonzero(np.not_equal(fin[:n8].view(np.uint64), all_finite, out=bufs.words(n8 // 8)))
-    near = (words * 8)[:, None] + eight
-    near = near.ravel()
-    if n8 < fin.size:
-        near = np.concatenate((near, np.arange(n8, fin.size)))
+    m = fin.size >> 3
+    words = np.not_equal(fin[: m << 3].view(np.uint64), all_finite, out=bufs.words(m)).nonzero()[0]
+    near = ((words << 3)[:, None] + eight).ravel()
+    if m << 3 < fin.size:
+        near = np.concatenate((near, np.arange(m << 3, fin.size)))
     return near[~fin[near]]
 
 

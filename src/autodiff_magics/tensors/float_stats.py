@@ -141,7 +141,8 @@ def _float_stats(u, chunk: int, blocks=None) -> dict[str, Any]:
     bufs = _Buffers(min(chunk, max(u.numel(), 1)), work, u.device)
     import numpy as np
 
-    with np.errstate(over="ignore"):  # a dot that overflows is redone in float64 (_dot)
+    # a dot that overflows is redone in float64 (_dot); sums of groups with NaN/±inf (float_specials)
+    with np.errstate(over="ignore", invalid="ignore"):
         _loop(_pairs(u, chunk, blocks, work, bufs), acc, bufs)
     return acc.result()
 
