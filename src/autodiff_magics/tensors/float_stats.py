@@ -75,7 +75,7 @@ class _FloatAcc:
         import numpy as np
 
         n, s, q = np.array(self.batch, dtype=np.float64).T
-        self.batch = []
+        self.batch.clear()  # in place: _loop holds its append
         mean = s / n
         total = n.sum()
         m = s.sum() / total
