@@ -10,13 +10,24 @@ import math
 from . import float_stats as _fs
 
 
-def _scratch_host(bufs, n: int):
-    """The scratch tensor ``bufs.tmp(n)`` and a NumPy view of it (made once per call)."""
-    flat = bufs.tmp(n)
-    whole = getattr(bufs, "tmp_host", None)
-    if whole is None:
-        whole = bufs.tmp_host = _fs._host(bufs.tmp(bufs.size))
-    return flat, whole[:n]
+#: a word of ``isfinite`` flags with no NaN/inf among its 8 elements: eight True bytes
+_ALL_FINITE = int.from_bytes(b"\x01" * 8, "little")
+
+
+def _kit(bufs):
+    """(scratch tensor, its NumPy view, isfinite flags, the flags as uint64 words, a flag per
+    word) at the chunk's full size, made once per call (slicing a tensor costs ~1.4 µs here),
+    with ``_ALL_FINITE`` as a NumPy uint64 (a Python int costs 2x in the comparison) and 0..7."""
+    kit = getattr(bufs, "kit", None)
+    if kit is None:
+        import numpy as np
+
+        flat = bufs.tmp(bufs.size)
+        flags = bufs.flags(bufs.size)
+        m = bufs.size >> 3
+        kit = bufs.kit = (flat, _fs._host(flat), flags, flags[: m << 3].view(np.uint64), bufs.words(m),
+                          np.uint64(_ALL_FINITE), np.arange(8))
+    return kit
 
 
 def _clean_chunk(v, a, acc, bufs) -> None:
@@ -43,10 +54,18 @@ def _sprinkled(v, a, acc, bufs) -> bool:
     import numpy as np
 
     n = a.size
-    flat, fa = _scratch_host(bufs, n)
+    flat, fa, fin, words, word_flags, all_finite, eight = _kit(bufs)
+    m = n >> 3
+    if n < fa.size:
+        flat, fa, fin, words, word_flags = flat[:n], fa[:n], fin[:n], words[:m], word_flags[:m]
     np.copyto(fa, a)
-    fin = np.isfinite(fa, out=bufs.flags(n))
-    where = _not_finite_positions(fin, bufs)
+    np.isfinite(fa, out=fin)
+    # positions of the NaN/±inf: words of 8 flags that are not all True (8x fewer comparisons),
+    # then the flags one by one inside those words
+    near = ((np.not_equal(words, all_finite, out=word_flags).nonzero()[0] << 3)[:, None] + eight).ravel()
+    if m << 3 < n:
+        near = np.concatenate((near, np.arange(m << 3, n)))
+    where = near[~fin[near]]
     k = where.size
     if k == 0:
         _clean_chunk(flat, fa, acc, bufs)
@@ -55,7 +74,7 @@ def _sprinkled(v, a, acc, bufs) -> bool:
         _by_element(v, acc, bufs)
         return True
     acc.add_specials(fa[where])
-    fill = fa[int(np.argmax(fin))]  # the first finite value
+    fill = fa[0] if where[0] else fa[int(np.argmax(fin))]  # a finite value of the chunk
     fa[where] = fill
     _finite_part(flat, fa, k, float(fill), acc, bufs)
     return True
@@ -83,26 +102,6 @@ def _finite_part(flat, fa, k: int, fill: float, acc, bufs) -> None:
     acc.moments(m, sums(acc.shift), sums)
 
 
-#: eight True bytes: a word of ``isfinite`` flags with no NaN/inf among its 8 elements
-_ALL_FINITE = int.from_bytes(b"\x01" * 8, "little")
-_WORD = None  # (the same as a NumPy uint64: a Python int there costs 2x in the comparison, 0..7)
-
-
-def _not_finite_positions(fin, bufs):
-    """Positions of the False flags, found by words of 8 flags (8x fewer comparisons: NaN/inf
-    are usually rare), then checked one by one inside the words that are not all True."""
-    import numpy as np
-
-    global _WORD
-    if _WORD is None:
-        _WORD = (np.uint64(_ALL_FINITE), np.arange(8))
-    all_finite, eight = _WORD
-    m = fin.size >> 3
-    words = np.not_equal(fin[: m << 3].view(np.uint64), all_finite, out=bufs.words(m)).nonzero()[0]
-    near = ((words << 3)[:, None] + eight).ravel()
-    if m << 3 < fin.size:
-        near = np.concatenate((near, np.arange(m << 3, fin.size)))
-    return near[~fin[near]]
 
 
 def _by_element(v, acc, bufs) -> None:

@@ -41,6 +41,7 @@ class _FloatAcc:
         self.sbits = np.dtype(np.int32 if self.single else np.int64)
         self.ubits = np.dtype(np.uint32 if self.single else np.uint64)
         self.lowest = np.iinfo(self.sbits).min  # the bits of -0.0 as a signed integer
+        self.max, self.min = np.maximum.reduce, np.minimum.reduce  # without ndarray.max's Python wrapper
         # chunks' min and max as bits (see _bit_range), converted at once in result()
         self.min_bits: list = []
         self.max_bits: list = []
@@ -174,7 +175,7 @@ def _loop(pairs, acc: _FloatAcc, bufs) -> None:
     a chunk is read from memory in ~14 µs)."""
     isfinite, inf = math.isfinite, math.inf
     batch, max_bits, min_bits, min_ubits = acc.batch.append, acc.max_bits.append, acc.min_bits.append, acc.min_ubits.append
-    sbits, ubits, lowest = acc.sbits, acc.ubits, acc.lowest
+    sbits, ubits, lowest, vmax, vmin = acc.sbits, acc.ubits, acc.lowest, acc.max, acc.min
     hot = False
     for v, a in pairs:
         if a is None:  # off the CPU: isfinite and friends are fast there, element by element
@@ -198,7 +199,7 @@ def _loop(pairs, acc: _FloatAcc, bufs) -> None:
             n = a.size
             if q - total * total / n >= q / 8 and q != inf:
                 b = a.view(sbits)
-                hi, lo = b.max(), b.min()
+                hi, lo = vmax(b), vmin(b)
                 if lo >= 0:
                     max_bits(hi)
                     min_bits(lo)
@@ -210,8 +211,8 @@ def _loop(pairs, acc: _FloatAcc, bufs) -> None:
                 else:
                     b = a.view(ubits)
                     max_bits(hi)
-                    min_ubits(b.max())
-                    zero = lo == lowest or b.min() == 0
+                    min_ubits(vmax(b))
+                    zero = lo == lowest or vmin(b) == 0
                 if zero:
                     acc.zeros += _count_zeros(a, bufs)
                 batch((n, total, q))
@@ -249,7 +250,7 @@ def _bit_range(a, acc: _FloatAcc) -> bool:
     signed min the float max (-0.0 when it is the lowest integer); both signs: the unsigned max
     is the float min, and a zero is -0.0 as the signed min or +0 as the unsigned min."""
     s = a.view(acc.sbits)
-    hi, lo = s.max(), s.min()
+    hi, lo = acc.max(s), acc.min(s)
     if lo >= 0:
         acc.max_bits.append(hi)
         acc.min_bits.append(lo)
@@ -260,8 +261,8 @@ def _bit_range(a, acc: _FloatAcc) -> bool:
         return lo == acc.lowest
     us = a.view(acc.ubits)
     acc.max_bits.append(hi)
-    acc.min_ubits.append(us.max())
-    return lo == acc.lowest or us.min() == 0
+    acc.min_ubits.append(acc.max(us))
+    return lo == acc.lowest or acc.min(us) == 0
 
 
 def _count_zeros(a, bufs) -> int:
