@@ -105,11 +105,15 @@ class _Buffers:
 
     def copy(self, c):
         """``c`` copied (and converted) into a contiguous 1-D buffer."""
-        if self._copy is None:
-            self._copy = self._new()
-        v = self._copy[: c.numel()]
+        v = self.copy_buffer()[: c.numel()]
         v.view(c.shape).copy_(c)
         return v
+
+    def copy_buffer(self):
+        """The whole buffer ``copy`` copies into."""
+        if self._copy is None:
+            self._copy = self._new()
+        return self._copy
 
     def tmp(self, n: int):
         if self._tmp is None:

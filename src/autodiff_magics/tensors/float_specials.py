@@ -37,7 +37,7 @@ def _clean_chunk(v, a, acc, bufs) -> None:
     total = v.sum().item()
     if not math.isfinite(total):  # finite values whose sum overflows the dtype
         total = v.sum(dtype=torch.float64).item()
-    if acc.shift is not None or not _fs._batched(a, total, acc, bufs):
+    if acc.shift is not None or not _fs._batched(v, a, total, acc, bufs):
         acc.flush()
         _fs._clean(v, a, total, acc, bufs)
 

@@ -161,21 +161,27 @@ def _pairs(u, chunk: int, blocks, work, bufs):
 
 
 def _copied_pairs(chunks, work, bufs):
+    whole = None  # a NumPy view of the copy buffer, made once
     for c in chunks:
-        if c.numel() == 0:
+        n = c.numel()
+        if n == 0:
             continue
-        v = c.view(-1) if c.dtype == work and c.is_contiguous() else bufs.copy(c)
-        yield v, _host(v)
+        if c.dtype == work and c.is_contiguous():
+            v = c.view(-1)
+            yield v, _host(v)
+            continue
+        v = bufs.copy(c)
+        if whole is None:
+            whole = _host(bufs.copy_buffer())
+        yield v, None if whole is None else whole[:n]
 
 
 def _loop(pairs, acc: _FloatAcc, bufs) -> None:
     """Each chunk's torch ``sum`` is its one read from memory, unless the chunk before held
-    NaN/±inf: then ``isfinite`` is (``_sprinkled``), until a chunk without any. A clean float32
-    chunk is ``_batched``'s, written out here with local names (Python's cost per chunk counts:
-    a chunk is read from memory in ~14 µs)."""
+    NaN/±inf: then a copy is (``_sprinkled``), until a chunk without any. A clean chunk is
+    ``_batched``'s unless its mean dominates or its squares overflow."""
     isfinite, inf = math.isfinite, math.inf
-    batch, max_bits, min_bits, min_ubits = acc.batch.append, acc.max_bits.append, acc.min_bits.append, acc.min_ubits.append
-    sbits, ubits, lowest, vmax, vmin = acc.sbits, acc.ubits, acc.lowest, acc.max, acc.min
+    batched = _batched
     hot = False
     for v, a in pairs:
         if a is None:  # off the CPU: isfinite and friends are fast there, element by element
@@ -194,42 +200,19 @@ def _loop(pairs, acc: _FloatAcc, bufs) -> None:
             acc.flush()
             hot = _sprinkled(v, a, acc, bufs)
             continue
-        if acc.shift is None and acc.single:  # _batched, inline
-            q = float(a.dot(a))
-            n = a.size
-            if q - total * total / n >= q / 8 and q != inf:
-                b = a.view(sbits)
-                hi, lo = vmax(b), vmin(b)
-                if lo >= 0:
-                    max_bits(hi)
-                    min_bits(lo)
-                    zero = lo == 0
-                elif hi < 0:
-                    min_bits(hi)
-                    max_bits(lo)
-                    zero = lo == lowest
-                else:
-                    b = a.view(ubits)
-                    max_bits(hi)
-                    min_ubits(vmax(b))
-                    zero = lo == lowest or vmin(b) == 0
-                if zero:
-                    acc.zeros += _count_zeros(a, bufs)
-                batch((n, total, q))
-                continue
-        elif acc.shift is None and _batched(a, total, acc, bufs):
+        if acc.shift is None and batched(v, a, total, acc, bufs):
             continue
         acc.flush()
         _clean(v, a, total, acc, bufs)
     acc.flush()
 
 
-def _batched(a, total: float, acc: _FloatAcc, bufs) -> bool:
+def _batched(v, a, total: float, acc: _FloatAcc, bufs) -> bool:
     """A clean CPU chunk with the least Python per chunk: the sum of squares, and min, max and
     the zero check from integer views (``_bit_range``); its (count, sum, sum of squares) kept
     for one merge at the end. False (nothing done) when it needs the general path (squares
     overflow, or its mean dominates)."""
-    q = float(a.dot(a)) if acc.single else _dot(None, a)
+    q = float(a.dot(a)) if acc.single else v.dot(v).item()  # NumPy's float64 dot: see _dot
     n = a.size
     if not (q - total * total / n >= q / 8) or q == math.inf:
         return False
@@ -311,12 +294,29 @@ def _sums(t, a, shift, bufs):
     import torch
 
     if shift is not None:
-        t = torch.sub(t, shift, out=bufs.tmp2(t.numel()))
-        a = _host(t) if a is not None else None
+        n = t.numel()
+        if a is not None:  # into a second buffer, by NumPy: no tensor slice, no view per chunk
+            import numpy as np
+
+            t, into = _second(bufs)
+            if n < into.size:
+                t, into = t[:n], into[:n]
+            a = np.subtract(a, shift, out=into)
+        else:
+            t = torch.sub(t, shift, out=bufs.tmp2(n))
     total = t.sum().item()
     if not math.isfinite(total):  # finite values whose sum overflows the dtype: accumulate in float64
         total = t.sum(dtype=torch.float64).item()
     return total, _dot(t, a)
+
+
+def _second(bufs):
+    """The second scratch buffer, whole, and a NumPy view of it (made once per call)."""
+    held = getattr(bufs, "second", None)
+    if held is None:
+        t = bufs.tmp2(bufs.size)
+        held = bufs.second = (t, _host(t))
+    return held
 
 
 def _zeros(t, mn: float, mx: float) -> int:
