@@ -94,7 +94,7 @@ def _finite_part(flat, fa, k: int, fill: float, acc, bufs) -> None:
     if acc.shift is None:
         s, q = sums(None)
         if q - s * s / m >= q / 8 and q != math.inf:
-            acc.batch.append((m, s, q))
+            acc.keep(m, s, q)
             return
         acc.flush()
         acc.moments(m, (s, q), sums)

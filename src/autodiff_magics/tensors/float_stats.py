@@ -20,6 +20,10 @@ from .chunks import _blocks, _Buffers
 __all__ = ["_float_stats"]
 
 
+#: chunks batched (their moments and min/max bits) before they are merged
+BATCH = 1 << 12
+
+
 class _FloatAcc:
     """Running statistics of one tensor: counts, min, max and moments (relative to ``shift``
     once one part's mean dominates its spread, so the sums of squares keep their digits)."""
@@ -70,18 +74,38 @@ class _FloatAcc:
             self.classify()
 
     def flush(self) -> None:
-        """Merge the batched chunks at once: Chan et al.'s sum, vectorised in float64."""
+        """Merge the batched chunks at once: Chan et al.'s sum, vectorised in float64; and their
+        min and max bits."""
+        self.fold_bits()
         if not self.batch:
             return
         import numpy as np
 
         n, s, q = np.array(self.batch, dtype=np.float64).T
-        self.batch.clear()  # in place: _loop holds its append
+        self.batch.clear()
         mean = s / n
         total = n.sum()
         m = s.sum() / total
         m2 = np.maximum(q - s * mean, 0.0).sum() + (n * (mean - m) ** 2).sum()
         self.mom.add(int(total), float(m), float(m2))
+
+    def keep(self, n: int, s: float, q: float) -> None:
+        """Batch a chunk's (count, sum, sum of squares), merged by ``flush``."""
+        self.batch.append((n, s, q))
+        if len(self.batch) >= BATCH:  # bounded lists whatever the tensor's size
+            self.flush()
+
+    def fold_bits(self) -> None:
+        """The chunks' min and max bits (``_bit_range``) as floats into ``lo`` and ``hi``."""
+        import numpy as np
+
+        for bits, dtype in ((self.min_bits, self.sbits), (self.min_ubits, self.ubits)):
+            if bits:
+                self.lo = min(self.lo, float(np.array(bits, dtype=dtype).view(self.float).min()))
+                bits.clear()
+        if self.max_bits:
+            self.hi = max(self.hi, float(np.array(self.max_bits, dtype=self.sbits).view(self.float).max()))
+            self.max_bits.clear()
 
     def minmax(self, mn: float, mx: float) -> None:
         self.lo, self.hi = min(self.lo, mn), max(self.hi, mx)
@@ -103,14 +127,8 @@ class _FloatAcc:
         self.mom.add(n, self.shift + s / n, max(q - s * s / n, 0.0))
 
     def result(self) -> dict[str, Any]:
-        import numpy as np
-
         self.classify()
-        for bits, dtype in ((self.min_bits, self.sbits), (self.min_ubits, self.ubits)):
-            if bits:
-                self.lo = min(self.lo, float(np.array(bits, dtype=dtype).view(self.float).min()))
-        if self.max_bits:
-            self.hi = max(self.hi, float(np.array(self.max_bits, dtype=self.sbits).view(self.float).max()))
+        self.flush()
         s = {"min": None, "max": None, "mean": None, "std": None, "nan": self.nan, "posinf": self.posinf,
              "neginf": self.neginf, "zeros": self.zeros, "count": self.mom.n, "sum": None, "_m2": self.mom.m2}
         if self.mom.n:
@@ -218,7 +236,7 @@ def _batched(v, a, total: float, acc: _FloatAcc, bufs) -> bool:
         return False
     if _bit_range(a, acc):
         acc.zeros += _count_zeros(a, bufs)
-    acc.batch.append((n, total, q))
+    acc.keep(n, total, q)
     return True
 
 
