@@ -1,13 +1,15 @@
 """Statistics of floating-point values in one pass over memory.
 
-Each chunk (1 MiB on the CPU, about L2's size, so it stays in cache) is first summed by torch:
-that read is the only one from memory, and a sum that is not finite says the chunk may hold a NaN
-or an infinity. A clean chunk then needs min, max, the sum of squares and, when its range holds 0,
-the zero check, all from cache: on the CPU through NumPy over one view of the whole tensor
-(reading its memory in place by address): min, max, ``== 0`` flags (counted only when one is set)
-and, for float32, OpenBLAS's ``dot`` (2x faster than torch's MKL one here); its (count, sum, sum
-of squares) is kept and all are merged once at the end. Chunks with NaN/±inf are
-``float_specials``'s. Partial results are combined in float64 on the host (Chan et al.).
+Each chunk (512 KiB on the CPU: the chunk, a scratch copy and flags fit in this CPU's 1 MiB L2;
+1 MiB chunks spilled it) is first summed by torch: that read is the only one from memory, and a
+sum that is not finite says the chunk may hold a NaN or an infinity. A clean chunk then needs,
+all from cache, the sum of squares (for float32 OpenBLAS's ``dot``, 2x faster than torch's MKL
+one here) and min, max and the zero check from reductions over integer views of its bits (see
+``_bit_range``: 1.5x faster than NumPy's float min and max; no ``== 0`` pass unless a zero is
+there), through NumPy over one view of the whole tensor (reading its memory in place by
+address). Its (count, sum, sum of squares) and min/max bits are batched and merged at once.
+Chunks with NaN/±inf are ``float_specials``'s; after one, the next chunk starts with its copy,
+not a sum. Partial results are combined in float64 on the host (Chan et al.).
 """
 
 from __future__ import annotations
@@ -160,8 +162,7 @@ def _float_stats(u, chunk: int, blocks=None) -> dict[str, Any]:
     bufs = _Buffers(min(chunk, max(u.numel(), 1)), work, u.device)
     import numpy as np
 
-    # a dot that overflows is redone in float64 (_dot); sums of groups with NaN/±inf (float_specials)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore"):  # a dot that overflows is redone in float64 (_dot)
         _loop(_pairs(u, chunk, blocks, work, bufs), acc, bufs)
     return acc.result()
 
