@@ -307,8 +307,8 @@ def test_specials_counted_in_bulk_across_many_chunks(small_chunks):
     assert_matches_reference(x, mean_abs=1e-5, std_abs=1e-9)
 
 
-def test_batches_merged_every_few_chunks_give_the_same(small_chunks, monkeypatch):
-    """The batched moments and min/max bits are merged every BATCH chunks (bounded memory)."""
+def test_min_max_bits_folded_every_few_chunks_give_the_same(small_chunks, monkeypatch):
+    """The min/max bits are folded every BATCH chunks (bounded memory)."""
     monkeypatch.setattr(T.float_stats, "BATCH", 3)
     torch.manual_seed(2)
     x = torch.cat([torch.randn(20_000), _specials_at(torch.randn(9_000) - 5, 0, 9_000), torch.rand(15_000) + 3,

@@ -22,7 +22,7 @@ from .chunks import _blocks, _Buffers
 __all__ = ["_float_stats"]
 
 
-#: chunks batched (their moments and min/max bits) before they are merged
+#: chunks whose min/max bits are kept (as NumPy scalars) before they are folded
 BATCH = 1 << 12
 
 
@@ -41,7 +41,7 @@ class _FloatAcc:
         self.lo, self.hi = math.inf, -math.inf
         self.nan = self.posinf = self.neginf = self.zeros = 0
         self.shift: float | None = None
-        self.batch: list[tuple[int, float, float]] = []  # (count, sum, sum of squares) of clean chunks
+        self.n_batched, self.s_batched, self.q_batched = 0, 0.0, 0.0  # clean chunks' (see flush)
         self.single = work == torch.float32
         self.float = np.dtype(np.float32 if self.single else np.float64)
         self.sbits = np.dtype(np.int32 if self.single else np.int64)
@@ -76,26 +76,24 @@ class _FloatAcc:
             self.classify()
 
     def flush(self) -> None:
-        """Merge the batched chunks at once: Chan et al.'s sum, vectorised in float64; and their
-        min and max bits."""
+        """Merge the batched chunks, and their min and max bits. Each batched chunk passed
+        m2 >= q/8 (its sum of squared deviations against its sum of squares), so their totals
+        do too (the chunks' deviations from the common mean only add to m2): the merged
+        m2 = q - s²/n loses at most 3 bits, as each chunk's own would have."""
         self.fold_bits()
-        if not self.batch:
-            return
-        import numpy as np
-
-        n, s, q = np.array(self.batch, dtype=np.float64).T
-        self.batch.clear()
-        mean = s / n
-        total = n.sum()
-        m = s.sum() / total
-        m2 = np.maximum(q - s * mean, 0.0).sum() + (n * (mean - m) ** 2).sum()
-        self.mom.add(int(total), float(m), float(m2))
+        n = self.n_batched
+        if n:
+            s, q = self.s_batched, self.q_batched
+            self.mom.add(n, s / n, max(q - s * s / n, 0.0))
+            self.n_batched, self.s_batched, self.q_batched = 0, 0.0, 0.0
 
     def keep(self, n: int, s: float, q: float) -> None:
-        """Batch a chunk's (count, sum, sum of squares), merged by ``flush``."""
-        self.batch.append((n, s, q))
-        if len(self.batch) >= BATCH:  # bounded lists whatever the tensor's size
-            self.flush()
+        """Batch a chunk's (count, sum, sum of squares): added up, merged by ``flush``."""
+        self.n_batched += n
+        self.s_batched += s
+        self.q_batched += q
+        if len(self.max_bits) >= BATCH:  # bounded lists whatever the tensor's size
+            self.fold_bits()
 
     def fold_bits(self) -> None:
         """The chunks' min and max bits (``_bit_range``) as floats into ``lo`` and ``hi``."""
