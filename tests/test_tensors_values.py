@@ -314,3 +314,24 @@ def test_min_max_bits_folded_every_few_chunks_give_the_same(small_chunks, monkey
     x = torch.cat([torch.randn(20_000), _specials_at(torch.randn(9_000) - 5, 0, 9_000), torch.rand(15_000) + 3,
                    -torch.rand(10_000), torch.randn(7_000)])
     assert_matches_reference(x, mean_abs=1e-5, std_abs=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_masked_blocks_larger_than_the_float_chunk(monkeypatch, dtype):
+    """A masked array's blocks follow the generic chunk size (4 MiB), larger than the float
+    chunk: they are cut to the scratch buffers' size (they used to overflow them)."""
+    monkeypatch.setattr(T.float_stats, "FLOAT_CPU_CHUNK_BYTES", 1 << 12)
+    rng = np.random.default_rng(4)
+    data = rng.standard_normal(30_000).astype(dtype)
+    data[::997] = np.nan
+    data[5::1999] = np.inf
+    data[::13] = 0
+    mask = np.zeros(data.size, bool)
+    mask[::7] = True
+    s = tensorinfo(np.ma.masked_array(data, mask=mask)).stats
+    kept = data[~mask].astype(np.float64)
+    fin = kept[np.isfinite(kept)]
+    assert (s["nan"], s["posinf"], s["count"], s["zeros"]) == (int(np.isnan(kept).sum()), int((kept == np.inf).sum()), fin.size, int((fin == 0).sum()))
+    assert (s["min"], s["max"]) == (fin.min(), fin.max())
+    assert s["mean"] == pytest.approx(fin.mean(), rel=1e-5, abs=1e-6)
+    assert s["std"] == pytest.approx(fin.std(), rel=1e-4)

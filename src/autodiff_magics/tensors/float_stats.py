@@ -176,7 +176,17 @@ def _pairs(u, chunk: int, blocks, work, bufs):
         whole = _host(flat)
         if whole is not None:
             return zip(flat.split(chunk), (whole[i : i + chunk] for i in range(0, whole.size, chunk)))
-    return _copied_pairs(blocks if blocks is not None else _blocks(u, chunk), work, bufs)
+    return _copied_pairs(_pieces(blocks, bufs.size) if blocks is not None else _blocks(u, chunk), work, bufs)
+
+
+def _pieces(blocks, size: int):
+    """A caller's blocks (a masked array's unmasked values, cut by the generic chunk size) in
+    pieces of at most ``size`` elements, the size of the scratch buffers."""
+    for c in blocks:
+        if c.numel() > size:
+            yield from c.reshape(-1).split(size)
+        else:
+            yield c
 
 
 def _copied_pairs(chunks, work, bufs):
