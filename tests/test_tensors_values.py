@@ -335,3 +335,12 @@ def test_masked_blocks_larger_than_the_float_chunk(monkeypatch, dtype):
     assert (s["min"], s["max"]) == (fin.min(), fin.max())
     assert s["mean"] == pytest.approx(fin.mean(), rel=1e-5, abs=1e-6)
     assert s["std"] == pytest.approx(fin.std(), rel=1e-4)
+
+
+def test_more_chunks_than_one_split_makes(monkeypatch):
+    """Chunk views are made 1,024 at a time: 1,465 chunks of 1,024 elements cover the tensor once."""
+    monkeypatch.setattr(T.float_stats, "FLOAT_CPU_CHUNK_BYTES", 1 << 12)
+    x = torch.arange(1_500_000, dtype=torch.float32) - 1000
+    s = T._float_stats(x, 1 << 20)
+    assert (s["count"], s["min"], s["max"], s["zeros"]) == (1_500_000, -1000.0, 1_498_999.0, 1)
+    assert s["mean"] == pytest.approx(748_999.5, rel=1e-6)
