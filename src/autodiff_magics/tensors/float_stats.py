@@ -113,6 +113,8 @@ class _FloatAcc:
     def moments(self, n: int, sums, recompute) -> None:
         """Add ``n`` values whose (sum, sum of squares) around the current shift are ``sums``;
         ``recompute(shift)`` gives them around another shift."""
+        if len(self.max_bits) >= BATCH:
+            self.fold_bits()
         if n == 0:
             return
         s, q = sums
