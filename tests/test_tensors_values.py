@@ -314,6 +314,8 @@ def test_min_max_bits_folded_every_few_chunks_give_the_same(small_chunks, monkey
     x = torch.cat([torch.randn(20_000), _specials_at(torch.randn(9_000) - 5, 0, 9_000), torch.rand(15_000) + 3,
                    -torch.rand(10_000), torch.randn(7_000)])
     assert_matches_reference(x, mean_abs=1e-5, std_abs=1e-9)
+    shifted = _specials_at(1000 + torch.randn(30_000) / 1000, 0, 30_000, 301)  # unbatched chunks after specials
+    assert_matches_reference(torch.cat([torch.randn(5_000) + 1000, shifted]), mean_abs=1e-5, std_abs=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
