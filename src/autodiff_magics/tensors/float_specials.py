@@ -84,24 +84,22 @@ def _finite_part(flat, fa, k: int, fill: float, acc, bufs) -> None:
     """Statistics of a chunk's finite values from its copy ``fa`` (tensor ``flat``) in which
     ``k`` NaN/±inf were replaced by ``fill``."""
     acc.zeros += _fs._range_and_zeros(flat, fa, acc, bufs) - (k if fill == 0 else 0)
+    m = fa.size - k
 
     def sums(shift):
         s, q = _fs._sums(flat, fa, shift, bufs)
         f = fill - (shift or 0.0)
         return s - k * f, q - k * f * f
 
-    m = fa.size - k
-    if acc.shift is None:
-        s, q = sums(None)
-        if q - s * s / m >= q / 8 and q != math.inf:
-            acc.keep(m, s, q)
-            return
-        acc.flush()
-        acc.moments(m, (s, q), sums)
+    if acc.shift is not None:
+        acc.moments(m, sums(acc.shift), sums)
         return
-    acc.moments(m, sums(acc.shift), sums)
-
-
+    s, q = sums(None)
+    if q - s * s / m >= q / 8 and q != math.inf:
+        acc.keep(m, s, q)
+        return
+    acc.flush()
+    acc.moments(m, (s, q), sums)
 
 
 def _by_element(v, acc, bufs) -> None:
