@@ -7,7 +7,8 @@ all from cache, the sum of squares (for float32 OpenBLAS's ``dot``, 2x faster th
 one here) and min, max and the zero check from reductions over integer views of its bits (see
 ``_bit_range``: 1.5x faster than NumPy's float min and max; no ``== 0`` pass unless a zero is
 there), through NumPy over one view of the whole tensor (reading its memory in place by
-address). Its (count, sum, sum of squares) and min/max bits are batched and merged at once.
+address). Its (count, sum, sum of squares) is added to running totals and its min/max bits are
+kept, converted in bulk.
 Chunks with NaN/±inf are ``float_specials``'s; after one, the next chunk starts with its copy,
 not a sum. Partial results are combined in float64 on the host (Chan et al.).
 """
@@ -48,7 +49,7 @@ class _FloatAcc:
         self.ubits = np.dtype(np.uint32 if self.single else np.uint64)
         self.lowest = np.iinfo(self.sbits).min  # the bits of -0.0 as a signed integer
         self.max, self.min = np.maximum.reduce, np.minimum.reduce  # without ndarray.max's Python wrapper
-        # chunks' min and max as bits (see _bit_range), converted at once in result()
+        # chunks' min and max as bits (see _bit_range), converted in bulk by fold_bits
         self.min_bits: list = []
         self.max_bits: list = []
         self.min_ubits: list = []
@@ -263,8 +264,8 @@ def _batched(v, a, total: float, acc: _FloatAcc, bufs) -> bool:
 
 def _bit_range(a, acc: _FloatAcc) -> bool:
     """Min and max of a chunk without NaN/±inf from reductions over integer views of its bits
-    (1.5x faster than NumPy's float min and max, which check for NaN), kept as bits for one
-    conversion at the end; True when it holds a zero (+0 or -0). As signed integers,
+    (1.5x faster than NumPy's float min and max, which check for NaN), kept as bits and
+    converted in bulk (``fold_bits``); True when it holds a zero (+0 or -0). As signed integers,
     non-negative floats order as they are and negative ones reversed, below them (-0.0 is the
     lowest); as unsigned, negative floats follow all non-negative ones, -0.0 first. So: the
     signed max is the float max when a value is non-negative; all non-negative: the signed min
