@@ -228,3 +228,121 @@ def _mixed_chunks():
 @pytest.mark.parametrize("make", [_mixed_chunks, lambda: _mixed_chunks().flip(0)])
 def test_batched_clean_chunks_merge_with_every_other_path(small_chunks, make):
     assert_matches_reference(make())
+
+
+# -- every path of a float chunk: NaN/±inf where they start and stop, zeros, bits -----------------
+# (small_chunks: 4,096 elements a chunk, so a chunk starts at each multiple of 4,096)
+
+
+def _specials_at(x, start: int, stop: int, every: int = 97):
+    x[start:stop:every] = math.nan
+    x[start + 1 : stop : every] = math.inf
+    x[start + 2 : stop : every] = -math.inf
+    return x
+
+
+def _minus_nan():
+    return -torch.tensor(math.nan)  # NaN with its sign bit set (0xffc00000), as 0 * -inf makes
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _specials_at(torch.randn(40_000), 0, 4_096),  # the first chunk only
+        lambda: _specials_at(torch.randn(40_001), 36_864, 40_001),  # the last chunk only (its size not a multiple of 8)
+        lambda: _specials_at(torch.randn(40_000), 4_000, 4_200),  # across a chunk boundary
+        lambda: torch.cat([torch.randn(8_192), torch.full((4_096,), math.inf), torch.randn(8_192)]),  # a chunk of only specials
+        lambda: torch.cat([torch.randn(4_096), torch.full((4_096,), math.nan), torch.full((4_096,), -math.inf), torch.randn(4_096)]),
+        lambda: torch.cat([_specials_at(torch.randn(4_096), 0, 4_096), torch.randn(4_096), _specials_at(torch.randn(4_096), 0, 4_096),
+                           torch.randn(4_096)]),  # specials, clean, specials, clean: the isfinite-first mode and back
+        lambda: torch.cat([_specials_at(torch.randn(4_096), 0, 4_096), torch.full((4_096,), 3e38), torch.randn(100)]),  # then a sum that overflows
+        lambda: torch.cat([_specials_at(torch.randn(4_096), 0, 4_096), 1000 + torch.randn(8_192) / 1000]),  # then mean ≫ spread
+        lambda: torch.cat([_specials_at(torch.randn(4_096), 0, 4_096), torch.full((4_096,), 1e20), -torch.rand(50)]),  # then squares overflow
+        lambda: torch.cat([torch.full((5,), math.nan), torch.randn(4_091), _specials_at(torch.randn(4_096), 5, 4_096)]),  # a chunk that starts with specials
+        lambda: _specials_at(1000 + torch.randn(30_000) / 1000, 100, 30_000, 500),  # specials with mean ≫ spread
+        lambda: _specials_at(torch.randn(20_000, dtype=torch.float64), 0, 4_096),
+        lambda: _specials_at(torch.randn(20_000, dtype=torch.float64), 16_000, 20_000),
+        lambda: _specials_at(torch.randn(20_000), 12_000, 20_000).to(torch.bfloat16),
+        lambda: _specials_at(torch.randn(20_000), 0, 3_000).to(torch.float16),
+        lambda: _specials_at(torch.randn(200, 100), 0, 200, 7).T,  # non-contiguous: copied chunk by chunk
+        lambda: _specials_at(torch.randn(300, 90), 250, 300, 3)[:, ::2],  # strided
+        lambda: torch.cat([torch.randn(6_000), _minus_nan().expand(3).clone(), torch.randn(6_000)]),  # -NaN is a NaN
+    ],
+)
+def test_nan_and_inf_wherever_they_start_and_stop(small_chunks, make):
+    assert_matches_reference(make(), mean_abs=1e-5, std_abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.cat([torch.randn(5_000), torch.tensor([0.0, -0.0, -0.0]), torch.randn(5_000)]),  # both signs
+        lambda: torch.cat([-torch.rand(5_000) - 1, torch.tensor([-0.0]), -torch.rand(5_000) - 1]),  # all negative: -0.0 is the max
+        lambda: torch.cat([-torch.rand(5_000) - 1, torch.tensor([0.0]), -torch.rand(5_000) - 1]),  # +0.0 among negatives
+        lambda: torch.cat([torch.rand(5_000) + 1, torch.tensor([0.0]), torch.rand(5_000) + 1]),  # all positive: +0.0 is the min
+        lambda: torch.cat([torch.rand(5_000) + 1, torch.tensor([-0.0]), torch.rand(5_000) + 1]),  # -0.0 among positives
+        lambda: torch.full((9_000,), -0.0),  # chunks of only -0.0
+        lambda: torch.tensor([0.0, -0.0] * 4_500),  # chunks of only zeros of both signs
+        lambda: torch.tensor([1e-45, -1e-45, 1.2e-38, -3e-39] * 3_000),  # subnormals: small, not zero
+        lambda: torch.tensor([3.4028235e38, -3.4028235e38, 1.0] * 3_000),  # the largest finite floats
+        lambda: torch.tensor([5e-324, -5e-324, 0.0, -1.0], dtype=torch.float64).repeat(3_000),
+        lambda: torch.cat([-torch.rand(5_000, dtype=torch.float64), torch.tensor([-0.0], dtype=torch.float64)]),
+        lambda: _specials_at(torch.cat([-torch.rand(5_000) - 1, torch.tensor([-0.0, 0.0])]), 0, 5_002, 31),  # with NaN/±inf
+        lambda: _specials_at(torch.rand(9_000) + 1, 0, 9_000, 13),  # all positive with NaN/±inf: the fill is no new min
+    ],
+)
+def test_zeros_of_both_signs_and_min_max_from_the_bits(small_chunks, make):
+    x = make()
+    assert_matches_reference(x, mean_abs=1e-5, std_abs=1e-9)
+    s, f = tensorinfo(x).stats, x.double()[torch.isfinite(x)]
+    assert s["zeros"] == int((f == 0).sum())
+
+
+def test_specials_counted_in_bulk_across_many_chunks(small_chunks):
+    """More NaN/±inf than one bulk count holds (2**18), each kind counted exactly."""
+    x = torch.randn(1_200_000)
+    x[::3] = math.nan
+    x[1::7] = math.inf
+    x[2::11] = -math.inf
+    assert_matches_reference(x, mean_abs=1e-5, std_abs=1e-9)
+
+
+def test_min_max_bits_folded_every_few_chunks_give_the_same(small_chunks, monkeypatch):
+    """The min/max bits are folded every BATCH chunks (bounded memory)."""
+    monkeypatch.setattr(T.float_stats, "BATCH", 3)
+    torch.manual_seed(2)
+    x = torch.cat([torch.randn(20_000), _specials_at(torch.randn(9_000) - 5, 0, 9_000), torch.rand(15_000) + 3,
+                   -torch.rand(10_000), torch.randn(7_000)])
+    assert_matches_reference(x, mean_abs=1e-5, std_abs=1e-9)
+    shifted = _specials_at(1000 + torch.randn(30_000) / 1000, 0, 30_000, 301)  # unbatched chunks after specials
+    assert_matches_reference(torch.cat([torch.randn(5_000) + 1000, shifted]), mean_abs=1e-5, std_abs=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_masked_blocks_larger_than_the_float_chunk(monkeypatch, dtype):
+    """A masked array's blocks follow the generic chunk size (4 MiB), larger than the float
+    chunk: they are cut to the scratch buffers' size (they used to overflow them)."""
+    monkeypatch.setattr(T.float_stats, "FLOAT_CPU_CHUNK_BYTES", 1 << 12)
+    rng = np.random.default_rng(4)
+    data = rng.standard_normal(30_000).astype(dtype)
+    data[::997] = np.nan
+    data[5::1999] = np.inf
+    data[::13] = 0
+    mask = np.zeros(data.size, bool)
+    mask[::7] = True
+    s = tensorinfo(np.ma.masked_array(data, mask=mask)).stats
+    kept = data[~mask].astype(np.float64)
+    fin = kept[np.isfinite(kept)]
+    assert (s["nan"], s["posinf"], s["count"], s["zeros"]) == (int(np.isnan(kept).sum()), int((kept == np.inf).sum()), fin.size, int((fin == 0).sum()))
+    assert (s["min"], s["max"]) == (fin.min(), fin.max())
+    assert s["mean"] == pytest.approx(fin.mean(), rel=1e-5, abs=1e-6)
+    assert s["std"] == pytest.approx(fin.std(), rel=1e-4)
+
+
+def test_more_chunks_than_one_split_makes(monkeypatch):
+    """Chunk views are made 1,024 at a time: 1,465 chunks of 1,024 elements cover the tensor once."""
+    monkeypatch.setattr(T.float_stats, "FLOAT_CPU_CHUNK_BYTES", 1 << 12)
+    x = torch.arange(1_500_000, dtype=torch.float32) - 1000
+    s = T._float_stats(x, 1 << 20)
+    assert (s["count"], s["min"], s["max"], s["zeros"]) == (1_500_000, -1000.0, 1_498_999.0, 1)
+    assert s["mean"] == pytest.approx(748_999.5, rel=1e-6)

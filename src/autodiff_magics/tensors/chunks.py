@@ -96,7 +96,7 @@ class _Buffers:
 
     def __init__(self, size: int, dtype, device) -> None:
         self.size, self.dtype, self.device = size, dtype, device
-        self._copy = self._tmp = self._tmp2 = self._flags = None
+        self._copy = self._tmp = self._tmp2 = self._flags = self._words = None
 
     def _new(self):
         import torch
@@ -105,11 +105,15 @@ class _Buffers:
 
     def copy(self, c):
         """``c`` copied (and converted) into a contiguous 1-D buffer."""
-        if self._copy is None:
-            self._copy = self._new()
-        v = self._copy[: c.numel()]
+        v = self.copy_buffer()[: c.numel()]
         v.view(c.shape).copy_(c)
         return v
+
+    def copy_buffer(self):
+        """The whole buffer ``copy`` copies into."""
+        if self._copy is None:
+            self._copy = self._new()
+        return self._copy
 
     def tmp(self, n: int):
         if self._tmp is None:
@@ -128,3 +132,11 @@ class _Buffers:
 
             self._flags = np.empty(self.size, dtype=bool)
         return self._flags[:n]
+
+    def words(self, n: int):
+        """A second, smaller NumPy bool buffer (one flag per 8 elements)."""
+        if self._words is None:
+            import numpy as np
+
+            self._words = np.empty(self.size // 8 + 1, dtype=bool)
+        return self._words[:n]
