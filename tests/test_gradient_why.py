@@ -198,6 +198,17 @@ def test_dropout_is_one_function_for_every_method_and_named(shell):
     assert_same_state(before, state(shell))
 
 
+def test_randomness_is_found_even_when_one_other_seed_draws_the_same_mask(shell):
+    # 4 elements: a dropout mask repeats under another seed one time in 16; here it does under the
+    # first one tried (f = 36 either way), so a single reseed would miss the randomness
+    shell.run_cell("torch.manual_seed(0)\ndrop4 = nn.Dropout(0.5)")
+    r, _ = gradient(shell, "x=[1., 2., 3., 4.]", "(drop4(x)**2).sum()")
+    assert r.value == 36.0 and r.agree, r.verdict
+    assert any("f draws random numbers (line 1: bernoulli)" in e for e in r.explanations), r.explanations
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "_ = torch.randn(3)\n(x**2).sum()")  # draws, but f does not depend on them
+    assert not any("random" in e for e in r.explanations) and r.agree
+
+
 def test_random_draws_are_constants_of_f_unless_their_distribution_reads_the_variables(shell):
     r, _ = gradient(shell, "x=[1., 2., 3.]", "(x * torch.randn_like(x)).sum()")
     assert r.methods["symbolic"].status == "ok" and r.agree, r.verdict

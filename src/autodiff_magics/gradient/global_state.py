@@ -64,7 +64,8 @@ class GlobalState:
         import torch
 
         if self.reseed:
-            torch.manual_seed(0x5EED), np.random.seed(0x5EED), random.seed(0x5EED)
+            seed = 0x5EED if self.reseed is True else int(self.reseed)
+            torch.manual_seed(seed), np.random.seed(seed), random.seed(seed)
             return
         torch.set_rng_state(self.torch_rng)
         if self.cuda_rng is not None:
