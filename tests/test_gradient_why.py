@@ -152,15 +152,15 @@ def test_inference_tensors_in_the_namespace_are_read_like_any_other(shell):
 
 
 def test_promoted_data_is_reused_between_evaluations_only_while_unwritten(shell):
-    # data's float64 copy is kept from one evaluation to the next; the cell writes it, so the
-    # written copy must never be reused (else f would double at every run and the methods split):
-    # every use reads data32 as the user has it, as when each use was promoted afresh
+    # data32's float64 copy serves every use within one evaluation, so the cell's write is seen by
+    # the product after it (f = 6, as a plain run computes); a written copy is never reused by the
+    # next evaluation (else f would double at every run and the methods split)
     shell.run_cell("w32 = torch.tensor([1., 2.])\ndata32 = torch.ones(2)")
     before = state(shell)
     r, _ = gradient(shell, "--wrt w32", "data32.mul_(2)\n(w32 * data32).sum()")
-    assert r.value == 3.0
+    assert r.value == 6.0
     for name in ("symbolic", "autograd", "central", "forward"):
-        np.testing.assert_allclose(r.methods[name].gradient["w32"], [1.0, 1.0], rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(r.methods[name].gradient["w32"], [2.0, 2.0], rtol=1e-9, err_msg=name)
     assert r.agree, r.verdict
     assert shell.user_ns["data32"].tolist() == [1.0, 1.0]  # the writes went to the check's float64 copies
     assert_same_state(before, state(shell))

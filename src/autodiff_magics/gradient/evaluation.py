@@ -208,7 +208,7 @@ class Evaluation:
             return Substitution(self._originals, variables, self.dt if self.promote else None, self._promotable())
         return contextlib.nullcontext()
 
-    def _promotable(self) -> dict[int, tuple[Any, int, Any, int]] | None:
+    def _promotable(self) -> dict[int, list[Any]] | None:
         """The user's lower-precision tensors that need no gradient (data: a model's inputs and
         targets), by id, to have their promoted copies kept between evaluations (None: not promoting)."""
         if not self.promote:
@@ -224,7 +224,7 @@ class Evaluation:
                 try:
                     if (t.is_floating_point() and not t.requires_grad and t.dtype.itemsize < self.dt.itemsize
                             and t.layout == torch.strided and not t.is_meta and not t.is_inference()):
-                        kept[id(t)] = (t, -1, None, -1)  # a slot: filled by its first promotion
+                        kept[id(t)] = [t, -1, None, -1, None]  # a slot: filled by its first promotion
                 except Exception:  # noqa: BLE001 - tensor subclasses: promoted each time
                     continue
         return kept

@@ -22,15 +22,18 @@ class Substitution:
     and (when asked) promotes lower-precision floating tensors to the check's dtype."""
 
     def __init__(self, originals: Mapping[int, tuple[Any, str]], variables: Mapping[str, Any], promote_to: Any,
-                 promoted: dict[int, tuple[Any, int, Any, int]] | None = None) -> None:
+                 promoted: dict[int, list[Any]] | None = None) -> None:
         """``promoted``: promoted copies kept from one evaluation to the next, for the tensors
-        already in it (the user's data that needs no gradient), keyed by id: a copy is reused while
-        neither the tensor nor the copy has been written since (the same versions)."""
+        already in it (the user's data that needs no gradient), keyed by id. Within one evaluation
+        every use of such a tensor reads one copy, so a write by the cell (``data.mul_(2)``, a
+        BatchNorm's running statistics) is seen by the operations after it, as in a plain run; the
+        next evaluation reuses that copy only if nothing wrote it (or the tensor) meanwhile."""
         from torch.overrides import TorchFunctionMode
 
         swap = {key: variables[name] for key, (_, name) in originals.items() if name in variables}
         promote = promote_to
         kept = promoted if promoted is not None else {}
+        token = object()  # this evaluation
 
         def convert(a: Any) -> Any:
             replaced = swap.get(id(a))
@@ -42,7 +45,7 @@ class Substitution:
                         held = kept.get(id(a))
                         if held is None:
                             return a.to(promote)
-                        return _kept_copy(kept, a, held, promote)
+                        return _kept_copy(kept, a, held, promote, token)
                 except Exception:  # noqa: BLE001 - a tensor subclass without dtype: leave it
                     return a
             return a
@@ -76,14 +79,18 @@ class Substitution:
         return self._mode.__exit__(*exc)
 
 
-def _kept_copy(kept: dict[int, tuple[Any, int, Any, int]], a: Any, held: tuple[Any, int, Any, int], promote: Any) -> Any:
-    """The kept promoted copy of ``a`` if neither has been written since it was made, else a new one (kept)."""
+def _kept_copy(kept: dict[int, list[Any]], a: Any, held: list[Any], promote: Any, token: object) -> Any:
+    """The kept promoted copy of ``a``: the one this evaluation uses (written or not), or an
+    earlier evaluation's if neither it nor ``a`` has been written since it was made; else a new one.
+    ``held`` is [a, a's version, copy, the copy's version when made, the evaluation using it]."""
     try:
-        if held[0] is a and held[2] is not None and held[1] == a._version and held[3] == held[2]._version:
+        same = held[0] is a and held[2] is not None and held[1] == a._version
+        if same and (held[4] is token or held[3] == held[2]._version):
+            held[4] = token
             return held[2]
     except RuntimeError:  # an inference tensor keeps no version: promoted each time
         kept.pop(id(a), None)
         return a.to(promote)
     copy = a.to(promote)
-    kept[id(a)] = (a, a._version, copy, copy._version)
+    kept[id(a)] = [a, a._version, copy, copy._version, token]
     return copy
