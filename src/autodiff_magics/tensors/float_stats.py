@@ -220,7 +220,7 @@ def _loop(pairs, acc: _FloatAcc, bufs) -> None:
     """Each chunk's torch ``sum`` is its one read from memory, unless the chunk before held
     NaN/±inf: then a copy is (``_sprinkled``), until a chunk without any. A clean chunk is
     ``_batched``'s unless its mean dominates or its squares overflow."""
-    isfinite, inf = math.isfinite, math.inf
+    isfinite = math.isfinite
     batched = _batched
     hot = False
     for v, a in pairs:

@@ -48,6 +48,3 @@ def run(run, step: float | None = None, directions: int = 3, seed: int = 0, **_:
         step=d.step,
         details={"directions": d.directions, "seed": seed, "differences": d.differences, "errors": bounds},
     )
-
-
-
