@@ -175,6 +175,26 @@ def test_in_place_edit_of_the_point_changes_only_its_evaluation(shell):
     assert any("modifies x in place" in n for n in r.notes)
 
 
+def test_in_place_edit_of_a_wrt_variable_changes_neither_the_point_nor_yours(shell):
+    # the first run reads the check's point itself (no copy): written there, it is made again
+    # from your w, outside the run (inside, the substitution would hand back the written point)
+    shell.run_cell("w_ip = torch.tensor([1., 2., 3.], dtype=torch.float64)\nm_ip = nn.Linear(3, 1).double()")
+    before = state(shell)
+    r, _ = gradient(shell, "--wrt w_ip", "w_ip.mul_(2)\n(w_ip**2).sum()")
+    assert r.value == 56.0
+    for name, rtol in (("symbolic", 1e-15), ("autograd", 1e-15), ("central", 1e-12), ("forward", 1e-7)):
+        np.testing.assert_allclose(r.methods[name].gradient["w_ip"], [8.0, 16.0, 24.0], rtol=rtol, err_msg=name)
+    assert r.agree, r.verdict
+    assert r.to_dict()["variables"]["w_ip"] == [1.0, 2.0, 3.0]
+    # a parameter written under no_grad: every method differentiates f(2W) at your W
+    W = shell.user_ns["m_ip"].weight.detach().clone()
+    r, _ = gradient(shell, "--wrt m_ip", "with torch.no_grad():\n    m_ip.weight.mul_(2)\nm_ip(torch.ones(3, dtype=torch.float64)).sum()")
+    assert r.methods["autograd"].status == "ok"
+    np.testing.assert_allclose(r.gradient["m_ip.bias"], [1.0], rtol=1e-12)
+    assert torch.equal(shell.user_ns["m_ip"].weight, W)
+    assert_same_state(before, state(shell))
+
+
 def test_dropout_is_one_function_for_every_method_and_named(shell):
     shell.run_cell("drop = nn.Dropout(0.5); drop.train()")
     before = state(shell)

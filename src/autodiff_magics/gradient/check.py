@@ -126,7 +126,7 @@ def _check(run, f, cell, points, sources, dt, dtype, device, notes, methods, ste
     dev = pick_device(device, points)
     tensors = {name: prepare(name, value, dt, dev, sources.get(name), notes) for name, value in points.items()}
     variables = {name: Variable(name, tuple(t.shape), host(t), sources.get(name, name), dtype, str(t.device)) for name, t in tensors.items()}
-    run.set_points(tensors, originals)
+    run.set_points(tensors, originals, remake=lambda name: prepare(name, points[name], dt, dev, sources.get(name), []))
     if run.promote:
         lower = sorted({str(o.dtype).replace("torch.", "") for o in originals.values() if o.dtype != dt})
         # each variable has its own "x is float32; checked in float64" note: this one says what else happens
