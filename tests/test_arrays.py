@@ -42,3 +42,19 @@ def test_all_finite_and_largest_abs_match_numpy(as_torch):
         seen += 1
     assert seen >= 200
     assert largest_abs(torch.tensor([True, False])) == 1.0 and all_finite(torch.tensor([True]))
+
+
+def test_a_check_reads_each_big_array_for_its_facts_once(monkeypatch):
+    import autodiff_magics as adm
+    from autodiff_magics.gradient import evaluation
+
+    calls = []
+    real = evaluation.largest_abs
+    monkeypatch.setattr(evaluation, "largest_abs", lambda a: calls.append(a) or real(a))
+    w = torch.randn(5000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    r = adm.gradient("(w**3).sum()", w=w)  # directional: autograd, then the comparison and the step
+    assert r.agree and r.methods["directional"].status == "ok"
+    # the point's max|w| read once (shared by the directional step and the comparison); the
+    # gradient's never: autograd found it on its way
+    assert len(calls) == 1 and calls[0].shape == (5000,)
+    assert real(calls[0]) == float(w.abs().max())

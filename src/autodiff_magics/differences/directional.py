@@ -72,6 +72,7 @@ def directional(
     noise_level: float | None = None,
     per_direction: int = 8,
     noise: Callable[[float, Mapping[int, float], Mapping[str, Any]], float] | None = None,
+    top: float | None = None,
 ) -> Directional:
     """Extrapolated central differences of f along each direction, with an error bound.
 
@@ -94,7 +95,8 @@ def directional(
         raise ValueError("per_direction is 4 or 8")
     multiples = MULTIPLES if per_direction == 8 else MULTIPLES[:2]
     rel = relative_step if relative_step is not None else (default_step("central", eps) if per_direction == 8 else eps ** (1 / 3))
-    top = max((largest_abs(x) for x in points.values()), default=0.0)
+    if top is None:  # max|x| over every element (the caller may know it already)
+        top = max((largest_abs(x) for x in points.values()), default=0.0)
     n = max(1, sum(int(x.numel()) for x in points.values()))
     t = 2.0 ** round(math.log2(rel * max(1.0, top) / math.sqrt(n)))
     steps = np.repeat(np.array(multiples, dtype=float)[:, None] * t, len(directions), axis=1)

@@ -27,14 +27,15 @@ __all__ = ["choose_reference", "compare", "study"]
 _TRUST = ("symbolic", "autograd", "central", "forward")
 
 
-def _usable(m: MethodResult | None) -> bool:
-    return m is not None and m.status == "ok" and m.gradient is not None and all(all_finite(g) for g in m.gradient.values())
+def _usable(m: MethodResult | None, finite: Any = all_finite) -> bool:
+    return m is not None and m.status == "ok" and m.gradient is not None and all(finite(g) for g in m.gradient.values())
 
 
 def choose_reference(run: Any, results: Mapping[str, MethodResult]) -> str:
     """The most exact method that ran, with a finite gradient (NaN disqualifies it)."""
+    finite = getattr(run, "finite", all_finite)
     for name in _TRUST:
-        if _usable(results.get(name)):
+        if _usable(results.get(name), finite):
             return name
     return next((n for n in _TRUST if n in results and results[n].status == "ok"), "autograd")
 
@@ -56,7 +57,8 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
     if ref is None or ref.status != "ok" or ref.gradient is None:
         reasons = "; ".join(f"{m.name}: {m.reason}" for m in results.values() if m.status == "failed")
         return Verdict("No gradient could be computed.", [reasons] if reasons else [], [], "")
-    gscale = max((largest_abs(g) for g in ref.gradient.values() if g.size and all_finite(g)), default=0.0)
+    finite, largest = getattr(run, "finite", all_finite), getattr(run, "largest", largest_abs)
+    gscale = max((largest(g) for g in ref.gradient.values() if g.size and finite(g)), default=0.0)
     user = rtol is not None or atol is not None
     tolerance_text = (
         f"|method − {reference}| ≤ {atol or 0:g} + {rtol or 0:g}·|{reference}|"
@@ -66,7 +68,7 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
     c = Comparison(run=run, results=results, reference=reference, value=value, gscale=gscale)
     # the size a bound must resolve: the gradient, but not below what is zero at f's scale (a
     # gradient of 1e-14 where f is 3 is round-off, and "0 ± 1e-9" agrees with it)
-    top = max((largest_abs(t) for t in run.points.values() if t.numel()), default=0.0)
+    top = max((largest(t) for t in run.points.values() if t.numel()), default=0.0)
     resolution = max(0.25 * gscale, 1e-6 * abs(value) / max(1.0, top) if math.isfinite(value) else 0.0, np.finfo(np.float64).tiny)
     # round-off every method may carry: at the gradient's scale, and at f's (a gradient that is
     # exactly 0 comes out of autograd as ±1e-17 where f is 1)

@@ -191,7 +191,7 @@ def wrong_backward_elsewhere(c: Comparison) -> Finding | None:
 
 
 def nonfinite_gradient(c: Comparison) -> Finding | None:
-    nan = [n for n, m in c.results.items() if m.status == "ok" and m.gradient is not None and not all(all_finite(g) for g in m.gradient.values())]
+    nan = [n for n, m in c.results.items() if m.status == "ok" and m.gradient is not None and not all(getattr(c.run, "finite", all_finite)(g) for g in m.gradient.values())]
     if not nan:
         return None
     return Finding(

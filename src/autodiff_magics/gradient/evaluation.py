@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from typing import Any
 
 
+from ..arrays import all_finite, largest_abs
 from ..cell import CellError, CellFunction
 from ..errors import InputError
 from .global_state import GlobalState, restore_uninterrupted
@@ -95,8 +96,32 @@ class Evaluation:
         self.directions: list[dict[str, Any]] = []
         self.user_modes: list[str] = []  # global modes the user had on that the check turned off
         self.progress: Callable[[int], None] | None = None
+        self._facts: dict[tuple[str, int], tuple[Any, Any]] = {}
         #: which generators the first run moved (torch, numpy, python)
         self._drawn: dict[str, bool] = {}  # hears the running count of evaluations
+
+    # -- facts about the check's big arrays (gradients, points), each read once per check ---------
+
+    def finite(self, a: Any) -> bool:
+        """:func:`..arrays.all_finite`, remembered for this check (its arrays are never written)."""
+        return self._fact("finite", a, all_finite)
+
+    def largest(self, a: Any) -> float:
+        """:func:`..arrays.largest_abs`, remembered for this check."""
+        return self._fact("largest", a, largest_abs)
+
+    def know(self, what: str, a: Any, value: Any) -> None:
+        """A fact a method found on its way (autograd's max|g|), so that no one reads ``a`` again."""
+        self._facts[(what, id(a))] = (a, value)
+
+    def _fact(self, what: str, a: Any, compute: Callable[[Any], Any]) -> Any:
+        facts = self._facts
+        held = facts.get((what, id(a)))
+        if held is not None and held[0] is a:
+            return held[1]
+        value = compute(a)
+        facts[(what, id(a))] = (a, value)  # the array is held, so its id is not reused meanwhile
+        return value
 
     # -- the cell's interface, so that the symbolic engine can run the cell through us ---------
 

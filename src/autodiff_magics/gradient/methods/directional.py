@@ -30,8 +30,10 @@ def run(run, step: float | None = None, directions: int = 3, seed: int = 0, **_:
             return noise(run.evaluate, run.points, run.eps, f0, seed=seed, direction=vs[0] if vs else None,
                          unit=t if fine else None, known=known if fine else None, buffers=buffers)
 
+        top = max((run.largest(x) for x in run.points.values()), default=0.0) if hasattr(run, "largest") else None
         d = directional(run.evaluate, run.points, vs, run.eps, relative_step=step, seed=seed,
-                        noise_level=None if measured else run.measured_noise, noise=measure if measured else None, per_direction=4)
+                        noise_level=None if measured else run.measured_noise, noise=measure if measured else None, per_direction=4,
+                        top=top)
     except CellError as e:
         return MethodResult("directional", "failed", f"the cell failed at a shifted point: {e}")
     except InputError as e:
