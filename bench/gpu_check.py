@@ -79,15 +79,17 @@ def _summary(results: list[tuple[str, bool]]) -> int:
     return 1 if failed else 0
 
 
+def _text_of(ip: Any, out: Any) -> str:
+    """What a magic showed, as text."""
+    if isinstance(out, str):
+        return out
+    if hasattr(out, "to_text"):
+        return out.to_text()
+    return ip.display_formatter.format(out)[0].get("text/plain", repr(out))
+
+
 def _runner(ip: Any, results: list[tuple[str, bool]]) -> tuple[Callable[..., Any], Callable[[str], None]]:
     """step(title, action, check) and cell(source), printing as they go and noting each step's outcome."""
-
-    def text_of(out: Any) -> str:
-        if isinstance(out, str):
-            return out
-        if hasattr(out, "to_text"):
-            return out.to_text()
-        return ip.display_formatter.format(out)[0].get("text/plain", repr(out))
 
     def step(title: str, action: Callable[[], Any], check: Callable[[Any], str | None] | None = None) -> Any:
         print(f"\n=== {title}")
@@ -101,7 +103,7 @@ def _runner(ip: Any, results: list[tuple[str, bool]]) -> tuple[Callable[..., Any
         print(f"({(time.perf_counter() - start) * 1e3:.1f} ms)")
         if out is not None:
             try:
-                print(text_of(out))
+                print(_text_of(ip, out))
             except Exception as e:
                 print(f"FAILED to show the result: {short(e)}")
                 results.append((title, False))
@@ -186,9 +188,6 @@ def _device_and_tensor_steps(ip: Any, step: Callable[..., Any], cell: Callable[[
 
     ns = ip.user_ns
 
-    def text_of(out: Any) -> str:
-        return out if isinstance(out, str) else out.to_text() if hasattr(out, "to_text") else repr(out)
-
     def expect_usage_error(line: str) -> str:
         try:
             ip.run_line_magic("device", line)
@@ -233,7 +232,7 @@ def _device_and_tensor_steps(ip: Any, step: Callable[..., Any], cell: Callable[[
     )
 
     # -- %tensorinfo -----------------------------------------------------------------------------
-    step("%tensorinfo t (on the GPU)", lambda: ip.run_line_magic("tensorinfo", "t"), lambda r: None if "cuda" in text_of(r) else "the report does not say cuda")
+    step("%tensorinfo t (on the GPU)", lambda: ip.run_line_magic("tensorinfo", "t"), lambda r: None if "cuda" in _text_of(ip, r) else "the report does not say cuda")
     step("set up a = t, b = t[0], c = t.clone(), a NumPy array and a CUDA tensor", lambda: cell(
         "a = t\nb = t[0]\nc = t.clone()\narr = np.zeros(3)\ng = torch.zeros(3, device='cuda')"
     ))

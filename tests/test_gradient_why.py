@@ -235,9 +235,12 @@ def test_random_draws_are_constants_of_f_unless_their_distribution_reads_the_var
     noise = r.gradient["x"]  # the draws themselves: d/dx Σ x·z = z, constants in the formula
     np.testing.assert_allclose([float(d) for d in r.symbolic.derivatives["x"].tolist()], noise, rtol=1e-12)
     assert noise.std() > 0.1
-    r, _ = gradient(shell, "x=[1., 2., 3.]", "torch.normal(x, 1.0).sum()")
-    assert r.methods["symbolic"].status == "failed"
-    assert "depends on the variables" in r.methods["symbolic"].reason
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "(x * x.bernoulli(0.5)).sum()")  # x gives only the shape here
+    assert r.methods["symbolic"].status == "ok" and r.agree, r.verdict
+    for source in ("torch.normal(x, 1.0).sum()", "(x * torch.empty(3).bernoulli_(torch.sigmoid(x))).sum()"):
+        r, _ = gradient(shell, "x=[1., 2., 3.]", source)
+        assert r.methods["symbolic"].status == "failed", source
+        assert "depends on the variables" in r.methods["symbolic"].reason
 
 
 def test_randn_in_the_cell_and_a_seed_in_the_cell_do_not_leak(shell):

@@ -15,6 +15,7 @@ Nothing heavy is imported here: torch, SymPy and ipywidgets load on first use.
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 __version__ = "0.1.0"
@@ -66,15 +67,10 @@ def load_ipython_extension(ipython) -> None:
 def _semicolon_after_name(lines: list[str]) -> list[str]:
     """``%device;`` (no space before the ;, output hidden) is ``%device ;``: IPython would look
     for a magic named ``device;``. Only this package's line magics, only a ; right after the name."""
-    import re
-
-    pattern = _SEMICOLON.get("re")
-    if pattern is None:
-        pattern = _SEMICOLON["re"] = re.compile(r"^(\s*%(?:device|tensorinfo|alias_check));")
-    return [pattern.sub(r"\1 ;", line) for line in lines]
+    return [_SEMICOLON.sub(r"\1 ;", line) for line in lines]
 
 
-_SEMICOLON: dict[str, Any] = {}
+_SEMICOLON = re.compile(r"^(\s*%(?:device|tensorinfo|alias_check));")
 
 
 def unload_ipython_extension(ipython) -> None:

@@ -37,10 +37,12 @@ def largest_abs(a: Any) -> float:
     if _is_torch(a):
         if a.numel() == 0:
             return 0.0
+        import torch
+
         a = a.detach()
         if a.is_complex():
             return float(a.abs().max())
-        if a.dtype == __import__("torch").bool:
+        if a.dtype == torch.bool:
             return float(bool(a.any()))
         lo, hi = (a.amin(), a.amax()) if a.is_floating_point() else (a.min(), a.max())
         lo, hi = float(lo), float(hi)

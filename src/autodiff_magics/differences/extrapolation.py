@@ -57,17 +57,8 @@ def extrapolate(d: np.ndarray, half: np.ndarray, rows: list[int]) -> tuple[np.nd
     round-off gain Σ|wₖ|/hₖ per unit of noise in each f."""
     s = (half[rows] / half[rows[0]]) ** 2  # (m, n), well scaled
     nominal = _nominal(tuple(rows))
-    if np.array_equal(s, np.broadcast_to(nominal[0], s.shape)):  # steps exactly k·h: the weights are constants
-        w = nominal[1]
-    else:
-        weights = []
-        for k in range(len(rows)):  # Lagrange weights at 0: wₖ = Πⱼ≠ₖ sⱼ/(sⱼ − sₖ)
-            w = np.ones_like(s[0])
-            for j in range(len(rows)):
-                if j != k:
-                    w = w * s[j] / (s[j] - s[k])
-            weights.append(w)
-        w = np.stack(weights)
+    # steps exactly k·h (the usual case): the weights are constants, made by the same arithmetic
+    w = nominal[1] if np.array_equal(s, np.broadcast_to(nominal[0], s.shape)) else _lagrange_at_zero(s)
     return np.sum(w * d[rows], axis=0), np.sum(np.abs(w) / half[rows], axis=0)
 
 
@@ -81,15 +72,20 @@ def _nominal(rows: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     if found is None:
         k = np.array([MULTIPLES[r] for r in rows], dtype=float)[:, None]
         s = (k / k[0]) ** 2
-        weights = []
-        for a in range(len(rows)):
-            w = np.ones_like(s[0])
-            for j in range(len(rows)):
-                if j != a:
-                    w = w * s[j] / (s[j] - s[a])
-            weights.append(w)
-        found = _NOMINAL[rows] = (s, np.stack(weights))
+        found = _NOMINAL[rows] = (s, _lagrange_at_zero(s))
     return found
+
+
+def _lagrange_at_zero(s: np.ndarray) -> np.ndarray:
+    """Per column, the Lagrange weights at 0 of the nodes ``s`` (rows): wₖ = Πⱼ≠ₖ sⱼ/(sⱼ − sₖ)."""
+    weights = []
+    for k in range(len(s)):
+        w = np.ones_like(s[0])
+        for j in range(len(s)):
+            if j != k:
+                w = w * s[j] / (s[j] - s[k])
+        weights.append(w)
+    return np.stack(weights)
 
 
 @dataclass

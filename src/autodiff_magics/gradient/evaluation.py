@@ -91,6 +91,11 @@ class Evaluation:
         self.cancellation: str | None = None
         self.fd_kinks: list[tuple[str, tuple[int, ...], float, float]] = []
         self.measured_noise: float | None = None  # f's noise at the point, as the central row measured it
+        self.planned: list[str] = []  # the methods that will run, in order
+        #: per scheme, the differences' plan (steps and shifted points), made once per check
+        self.difference_plans: dict[str, Any] = {}
+        #: f at the forward row's shifted points, evaluated in the central row's batch
+        self.shared_shifts: dict[tuple[str, int, float], float] | None = None
         self.cuts: list[str] = []
         self.custom_functions: list[str] = []
         self.directions: list[dict[str, Any]] = []

@@ -84,8 +84,8 @@ def run(run, **_: Any) -> MethodResult:
         top = max(top, largest)
     floor = 16 * run.eps * top
     for a in error.values():
-        np.multiply(a, scale, out=a)
-        np.add(a, floor, out=a)
+        a *= scale
+        a += floor
     details = {"nodes": nodes}
     if nan:
         details["nonfinite"] = nan

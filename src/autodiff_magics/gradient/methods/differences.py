@@ -21,11 +21,11 @@ def runner(scheme: str) -> Callable[..., MethodResult]:
         # spending evaluations of its own on noise()
         level = getattr(run, "measured_noise", None) if scheme == "forward" else None
         # the central row's batch also evaluates the forward row's points, which then runs no cell of its own
-        plans = run.__dict__.setdefault("difference_plans", {})
-        if scheme == "central" and "forward" in getattr(run, "planned", ()):
+        plans = run.difference_plans
+        if scheme == "central" and "forward" in run.planned:
             plans["forward"] = plan_of(run.points, "forward", run.eps, step)
         also = plans["forward"][1] if scheme == "central" and "forward" in plans else None
-        known = getattr(run, "shared_shifts", None) if scheme == "forward" else None
+        known = run.shared_shifts if scheme == "forward" else None
         try:
             d = per_coordinate(run.evaluate, run.points, scheme, run.eps, run.f0, relative_step=step, evaluate_batch=run.evaluate_batch,
                                noise_level=level, also=also, known=known, planned=plans.get(scheme))

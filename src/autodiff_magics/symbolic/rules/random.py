@@ -5,7 +5,7 @@ numbers), so within one check a draw is a constant of f: dropout's mask, ``torch
 noise. In-place draws (``bernoulli_``, ``normal_``, ``uniform_``, …) overwrite their tensor, and
 ``*_like`` factories read only its shape, so the variables never flow through them. A draw whose
 distribution depends on the variables (``torch.normal(mean=x)``, ``torch.bernoulli(p)`` with p from
-x) is refused: taking it as a constant would drop that dependence. ``native_dropout`` (the fused
+x, or ``y.bernoulli_(x)``) is refused: taking it as a constant would drop that dependence. ``native_dropout`` (the fused
 kernel on accelerators) keeps its input: output = input · mask · 1/(1 − p), with the recorded mask.
 """
 
@@ -19,28 +19,27 @@ from . import Call, as_objects, register
 #: in-place draws (the tensor's old values are overwritten) and factories that read only a shape
 _FILLS = ("bernoulli_", "normal_", "uniform_", "exponential_", "geometric_", "cauchy_", "log_normal_", "random_",
           "rand_like", "randn_like", "randint_like")
-#: draws whose distribution reads their floating inputs' values
+#: draws whose distribution is read from their input tensors (bernoulli's probabilities, normal's
+#: mean and std, poisson's rates, ...)
 _DEPENDENT = ("bernoulli", "normal", "poisson", "multinomial", "binomial", "_standard_gamma", "_sample_dirichlet")
 
 
-def _recorded(call: Call) -> tuple[np.ndarray | None, ...]:
+@register(*_FILLS, *_DEPENDENT)
+def draws(call: Call) -> tuple[np.ndarray | None, ...]:
+    """The recorded draws, as exact constants; refused when their distribution reads the variables
+    (a fill's or ``*_like``'s ``self`` gives only a shape, as does ``x.bernoulli(0.5)``'s)."""
+    from ..recording import TensorRef
+
+    op = call.op
+    packet = str(op.overloadpacket).split(".")[-1]
+    shape_only = {"self"} if packet.endswith("_") or packet.endswith("_like") or op._overloadname == "p" else set()
+    for name, v in call.args.items():
+        refs = v if isinstance(v, list) else [v]
+        if name not in shape_only and any(isinstance(r, TensorRef) and r.floating and call.replay.symbolic(r) for r in refs):
+            raise SymbolicUnsupported(f"torch.{packet.rstrip('_')} draws random numbers whose distribution depends on the "
+                                      "variables; taking its draws as constants would drop that dependence")
     return tuple(as_objects(o.value) if o is not None and getattr(o, "floating", False) and o.value is not None else None
                  for o in call.replay.current_outputs)
-
-
-@register(*_FILLS)
-def draws(call: Call) -> tuple[np.ndarray | None, ...]:
-    """The recorded draws, as exact constants."""
-    return _recorded(call)
-
-
-@register(*_DEPENDENT)
-def dependent(call: Call) -> tuple[np.ndarray | None, ...]:
-    name = str(call.op.overloadpacket).split(".")[-1]
-    if name.endswith("_"):  # bernoulli_ and normal_ come here through their base name: a fill
-        return _recorded(call)
-    raise SymbolicUnsupported(f"torch.{name} draws random numbers whose distribution depends on the variables; "
-                              "taking its draws as constants would drop that dependence")
 
 
 @register("native_dropout")
