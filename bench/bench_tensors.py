@@ -68,7 +68,7 @@ def mib(n: int | None) -> str:
 CASES = {
     "randn": lambda n: torch.randn(n),
     "randn with NaN/±inf (1 in 1,000)": lambda n: _with_nonfinite(torch.randn(n)),
-    "rand (all > 0: zero count skipped)": lambda n: torch.rand(n),
+    "rand (all > 0)": lambda n: torch.rand(n),
     "relu(randn) (half zeros)": lambda n: torch.relu(torch.randn(n)),
     "randn with 1% NaN/inf": lambda n: _with_nonfinite(torch.randn(n), every=100),
     "1000 + randn/1000 (mean ≫ spread)": lambda n: 1000 + torch.randn(n) / 1000,

@@ -23,3 +23,16 @@ def run(shell: InteractiveShell, source: str):
     with capture_output() as captured:
         result = shell.run_cell(source, store_history=True)
     return result, captured
+
+
+@pytest.fixture(params=["kernel", "passes"])
+def float_path(request, monkeypatch):
+    """Float statistics through the compiled one-pass kernel, and through the NumPy/torch passes
+    that stand in where it was not built."""
+    from autodiff_magics.tensors import float_fused
+
+    if request.param == "passes":
+        monkeypatch.setattr(float_fused, "_module", None)
+    elif float_fused.kernel() is None:
+        pytest.skip("the compiled statistics kernel was not built (no C compiler at install)")
+    return request.param

@@ -21,6 +21,9 @@ from autodiff_magics.tensors import TensorReport, TensorsReport, shape_words, te
 
 from .conftest import run
 
+#: every test here runs through the compiled kernel and through the passes that stand in for it
+pytestmark = pytest.mark.usefixtures("float_path")
+
 
 def reference(x, ddof: int = 1) -> dict:
     """Statistics the slow, obvious way: float64, boolean indexing; std with n − ddof (torch's
@@ -60,8 +63,10 @@ def raw_stats(x, chunk: int) -> dict:
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Chunks of 4,096 elements, so small test tensors cross many chunk boundaries."""
+    """Chunks of 4,096 elements, so small test tensors cross many chunk boundaries (4,093 for
+    the kernel: its chunks then start at every alignment of its vectors)."""
     monkeypatch.setattr(T.chunks, "CPU_CHUNK_BYTES", 1 << 14)
+    monkeypatch.setattr(T.float_fused, "FUSED_CHUNK", 4_093)
 
 
 # -- shapes in words ------------------------------------------------------------------------------

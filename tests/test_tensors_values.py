@@ -14,11 +14,16 @@ import torch
 from autodiff_magics import tensors as T
 from autodiff_magics.tensors import tensorinfo
 
+#: every test here runs through the compiled kernel and through the passes that stand in for it
+pytestmark = pytest.mark.usefixtures("float_path")
+
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Chunks of 4,096 elements, so small test tensors cross many chunk boundaries."""
+    """Chunks of 4,096 elements, so small test tensors cross many chunk boundaries (4,093 for
+    the kernel: its chunks then start at every alignment of its vectors)."""
     monkeypatch.setattr(T.chunks, "CPU_CHUNK_BYTES", 1 << 14)
+    monkeypatch.setattr(T.float_fused, "FUSED_CHUNK", 4_093)
 
 
 # -- std as the object's library computes it ------------------------------------------------------

@@ -5,10 +5,11 @@ numbers, nested lists and numeric SymPy matrices, and returns a :class:`TensorRe
 object or a :class:`TensorsReport` (side by side) for several. Reports hold plain data only.
 
 Statistics are computed where the tensor lives (on the GPU for a CUDA tensor), in chunks, so no
-full-size temporary is ever made: per chunk the fast path is ``aminmax``, ``sum`` and ``dot``;
-the zero count (``sign`` then ``dot``) runs only when the chunk's range holds 0, the NaN/inf
-counts only when its min or max is not finite, and a shifted second moment only when the
-one-pass one would lose digits. Chunk results are combined in float64 on the host (Chan et al.).
+full-size temporary is ever made. On the CPU a compiled kernel (``_fused.c``, built at install
+when a C compiler is there) reads each float once for all of them: NaN/±inf/zero counts, min,
+max, sum and sum of squares; without it, and on accelerators, each chunk takes a few NumPy/torch
+passes from cache (``float_stats``). A shifted second moment is taken only when the one-pass one
+would lose digits. Chunk results are combined in float64 on the host (Chan et al.).
 
     >>> import torch, autodiff_magics as adm
     >>> r = adm.tensorinfo(torch.ones(3, 4, 5), names=["a"])

@@ -1,5 +1,9 @@
 """Statistics of floating-point values in one pass over memory.
 
+On the CPU the compiled kernel does it (``float_fused``); this module's passes are the fallback
+where it was not built, and take the chunks it cannot (float32 sums beyond range), and the
+accelerators' chunks.
+
 Each chunk (512 KiB on the CPU: the chunk, a scratch copy and flags fit in this CPU's 1 MiB L2;
 1 MiB chunks spilled it) is first summed by torch: that read is the only one from memory, and a
 sum that is not finite says the chunk may hold a NaN or an infinity. A clean chunk then needs,
@@ -163,10 +167,14 @@ def _float_stats(u, chunk: int, blocks=None) -> dict[str, Any]:
         chunk = max(1 << 10, min(chunk, FLOAT_CPU_CHUNK_BYTES // max(2, u.element_size())))
     acc = _FloatAcc(work)
     bufs = _Buffers(min(chunk, max(u.numel(), 1)), work, u.device)
+    fused = kernel() if u.device.type == "cpu" else None
     import numpy as np
 
     with np.errstate(over="ignore"):  # a dot that overflows is redone in float64 (_dot)
-        _loop(_pairs(u, chunk, blocks, work, bufs), acc, bufs)
+        if fused is not None:
+            fused_stats(fused, u, chunk, blocks, acc, bufs)
+        else:
+            _loop(_pairs(u, chunk, blocks, work, bufs), acc, bufs)
     return acc.result()
 
 
@@ -394,4 +402,5 @@ def _clean(v, a, total: float, acc: _FloatAcc, bufs) -> None:
     acc.moments(v.numel(), sums, lambda shift: _sums(v, a, shift, bufs))
 
 
+from .float_fused import fused_stats, kernel  # noqa: E402 - its fallback is this module's passes
 from .float_specials import _by_element, _sprinkled  # noqa: E402 - they use this module's passes
