@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["all_finite", "largest_abs"]
+__all__ = ["all_finite", "largest_abs", "signed_sum"]
 
 
 def all_finite(a: Any) -> bool:
@@ -56,6 +56,20 @@ def largest_abs(a: Any) -> float:
     if math.isnan(lo) or math.isnan(hi):
         return math.nan
     return max(abs(lo), abs(hi))
+
+
+#: elements per slice of :func:`signed_sum` (its float copy of the signs stays in cache)
+SLICE = 1 << 16
+
+
+def signed_sum(g: Any, signs: Any) -> float:
+    """Σ gᵢ·sᵢ of a float64 NumPy gradient ``g`` and a direction's ±1 int8 tensor ``signs`` (any
+    device) of as many elements, in slices: no float copy of the signs the size of ``g``."""
+    import torch
+
+    a = torch.from_numpy(np.ascontiguousarray(g, dtype=np.float64).reshape(-1))
+    s = signs.detach().reshape(-1).to("cpu")
+    return float(sum(torch.dot(a[i : i + SLICE], s[i : i + SLICE].to(torch.float64)) for i in range(0, a.numel(), SLICE)))
 
 
 def _is_torch(a: Any) -> bool:

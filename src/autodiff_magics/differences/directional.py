@@ -33,16 +33,14 @@ class Directional:
     noise: float = 0.0
 
 
-_NUMPY_FLOATS: dict[Any, Any] = {}
-
-
 def random_directions(points: Mapping[str, Any], k: int, seed: int) -> list[dict[str, Any]]:
     """k random directions with entries ±1 (Rademacher), drawn on the CPU from a seeded generator
-    so that every device sees the same directions; ±1 entries keep every coordinate's step equal."""
+    so that every device sees the same directions; ±1 entries keep every coordinate's step equal.
+    Each is an int8 tensor of its point's shape: torch adds it to a float point as exactly as a
+    float ±1 (``torch.add(x, v, alpha=t)``), and 10⁶ signs take 1 MB, not 8 MB of fresh pages per
+    direction (:func:`..arrays.signed_sum` dots a gradient with one)."""
     import torch
 
-    if not _NUMPY_FLOATS:
-        _NUMPY_FLOATS.update({torch.float64: np.float64, torch.float32: np.float32, torch.float16: np.float16})
     generator = torch.Generator(device="cpu").manual_seed(seed)
     out = []
     for _ in range(k):
@@ -53,12 +51,22 @@ def random_directions(points: Mapping[str, Any], k: int, seed: int) -> list[dict
             # second thread that a busy machine may not have)
             n = int(x.numel())
             drawn = torch.randint(0, 256, ((n + 7) // 8,), generator=generator, dtype=torch.uint8)
-            signs = np.unpackbits(drawn.numpy(), bitorder="little")[:n].view(np.int8) * np.int8(2) - np.int8(1)  # ±1
-            kind = _NUMPY_FLOATS.get(x.dtype)
-            t = torch.from_numpy(signs.astype(kind)) if kind is not None else torch.from_numpy(signs).to(x.dtype)
-            v[name] = t.reshape(x.shape).to(device=x.device)
+            signs = np.unpackbits(drawn.numpy(), bitorder="little")[:n].view(np.int8)
+            signs *= np.int8(2)
+            signs -= np.int8(1)  # ±1
+            v[name] = torch.from_numpy(signs).reshape(x.shape).to(device=x.device)
         out.append(v)
     return out
+
+
+def moved(x: Any, v: Any, alpha: float, out: Any) -> Any:
+    """x + alpha·v into ``out`` (x's dtype and shape) for a direction v of ±1 int8 signs: the signs
+    copied in as floats, then one add, both vectorized (torch's mixed-dtype add casts element by
+    element: 1.5-3x slower here). alpha·(±1) is exact, so this is x + alpha·v to the last bit."""
+    import torch
+
+    out.copy_(v)
+    return torch.add(x.detach(), out, alpha=alpha, out=out)
 
 
 def directional(
@@ -106,7 +114,7 @@ def directional(
     buffers = {name: torch.empty_like(x.detach()) for name, x in points.items()}
 
     def shifted(v: Mapping[str, Any], alpha: float) -> dict[str, Any]:
-        return {name: torch.add(x.detach(), v[name], alpha=alpha, out=buffers[name]) for name, x in points.items()}
+        return {name: moved(x, v[name], alpha, buffers[name]) for name, x in points.items()}
 
     for j, v in enumerate(directions):
         for m, k in enumerate(multiples):

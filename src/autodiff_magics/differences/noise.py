@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .directional import random_directions
+from .directional import moved, random_directions
 from .extrapolation import NOISE_FACTOR, Evaluate
 
 #: offsets, in units of √ε·max(1, |xᵢ|) along a random ±1 direction, where :func:`noise` evaluates f
@@ -53,6 +53,8 @@ def noise(evaluate: Evaluate, points: Mapping[str, Any], eps: float, f0: float, 
             return known[k]
         if not buffers:
             buffers.update({name: torch.empty_like(x.detach()) for name, x in points.items()})
+        if unit is not None:  # offsets are the signs themselves
+            return evaluate({name: moved(x, offsets[name], k * scale, buffers[name]) for name, x in points.items()})
         return evaluate({name: torch.add(x.detach(), offsets[name], alpha=k * scale, out=buffers[name]) for name, x in points.items()})
 
     right = np.array([f0, *(at(k) for k in NOISE_OFFSETS)], dtype=float)

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ..arrays import all_finite, largest_abs
+from ..arrays import all_finite, largest_abs, signed_sum
 from ..cell import CellError
+from .bounds import total
 from .diagnosis import Comparison, Finding, diagnose
 from .report import METHODS, Disagreement, MethodResult
 
@@ -159,12 +160,9 @@ def _compare_directional(run: Any, m: MethodResult, ref: MethodResult, floor: fl
     expected, exp_err = [], []
     flat = {var: torch.from_numpy(g.reshape(-1)) for var, g in ref.gradient.items()}
     # directions are ±1, so |g·v| terms are |g| and the error bound is a plain sum, the same for every v
-    err = sum(float(torch.from_numpy(ref.error[var].reshape(-1)).sum()) + 4 * run.eps * float(torch.linalg.vector_norm(gt, 1)) for var, gt in flat.items())
+    err = sum(total(ref.error, var) + 4 * run.eps * float(torch.linalg.vector_norm(gt, 1)) for var, gt in flat.items())
     for v in run.directions:
-        dot = 0.0
-        for var, gt in flat.items():
-            dot += float(gt @ v[var].detach().to("cpu", torch.float64).reshape(-1))
-        expected.append(dot)
+        expected.append(sum(signed_sum(g, v[var]) for var, g in ref.gradient.items()))
         exp_err.append(err)
     ok, worst = True, 0.0
     for k, (d, e, x, xe) in enumerate(zip(m.details["differences"], m.details["errors"], expected, exp_err)):
@@ -199,7 +197,7 @@ def study(run: Any, results: dict[str, MethodResult], reference: str, value: flo
     if ref is None or ref.status != "ok" or ref.gradient is None:
         return None
     v = random_directions(run.points, 1, 12345)[0]
-    exact = sum(float(torch.from_numpy(g.reshape(-1)) @ v[n].detach().to("cpu", torch.float64).reshape(-1)) for n, g in ref.gradient.items())
+    exact = sum(signed_sum(g, v[n]) for n, g in ref.gradient.items())
     top = max(largest_abs(t) for t in run.points.values())
     used = {
         m: results[m].step * max(1.0, top) if m in results and results[m].status == "ok" and results[m].step else None

@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from ...arrays import largest_abs
 from ...cell import CellError
+from ..bounds import RelativeBound
 from ..report import MethodResult
 
 from ..point import host
@@ -68,24 +70,21 @@ def run(run, **_: Any) -> MethodResult:
     # gradient's scale (a component that cancels to 0 keeps the round-off of its parts); torch's
     # special functions (digamma's backward, polygamma) are accurate to about 1e-13, not ε
     scale = 2048 * run.eps * math.sqrt(max(nodes, 1))
-    # one |g| per variable, reused for the bound; max|g| propagates NaN and inf, so only a
-    # gradient with a non-finite component is searched again for its largest finite one
-    error = {n: np.asarray(np.abs(g), dtype=np.float64) for n, g in grads.items()}
+    # max|g| (no temporary) propagates NaN and inf, so only a gradient with a non-finite component
+    # is searched again for its largest finite one
     top, nan = 0.0, []
-    for n, a in error.items():
-        largest = float(np.max(a, initial=0.0))
+    for n, g in grads.items():
+        largest = largest_abs(g)
         if not math.isfinite(largest):
             nan.append(n)
+            a = np.abs(g)
             finite = a[np.isfinite(a)]
             largest = float(np.max(finite)) if finite.size else 0.0
         elif hasattr(run, "know"):  # max|g| is finite, so g is: the comparison need not read g again
-            run.know("largest", grads[n], largest)
-            run.know("finite", grads[n], True)
+            run.know("largest", g, largest)
+            run.know("finite", g, True)
         top = max(top, largest)
-    floor = 16 * run.eps * top
-    for a in error.values():
-        a *= scale
-        a += floor
+    error = RelativeBound(grads, scale, 16 * run.eps * top)
     details = {"nodes": nodes}
     if nan:
         details["nonfinite"] = nan
