@@ -351,3 +351,14 @@ def test_more_chunks_than_one_split_makes(monkeypatch):
     s = T._float_stats(x, 1 << 20)
     assert (s["count"], s["min"], s["max"], s["zeros"]) == (1_500_000, -1000.0, 1_498_999.0, 1)
     assert s["mean"] == pytest.approx(748_999.5, rel=1e-6)
+
+
+def test_a_lazily_negated_tensor_is_read_as_its_values():
+    """``torch._neg_view`` (and ``z.conj().imag``) store the values un-negated behind a flag."""
+    y = torch._neg_view(torch.tensor([1.0, -3.0, 2.0, math.inf]))
+    assert y.is_neg() and y.is_contiguous()
+    s = tensorinfo(y).stats
+    assert (s["min"], s["max"], s["posinf"], s["neginf"]) == (-2.0, 3.0, 0, 1)
+    assert s["mean"] == pytest.approx(0.0, abs=1e-7)
+    z = torch.tensor([1 + 2j, 3 - 4j, 5 + 0.5j]).conj().imag  # strided, with the negative bit
+    assert (tensorinfo(z).stats["min"], tensorinfo(z).stats["max"]) == (-2.0, 4.0)

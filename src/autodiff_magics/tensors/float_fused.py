@@ -49,7 +49,7 @@ def fused_stats(fused, u, chunk: int, blocks, acc, bufs) -> None:
     work = acc.work
     kinds = {torch.float32: "f", torch.float64: "d", torch.bfloat16: "b", torch.float16: "e"}
     kind = kinds.get(u.dtype)
-    if blocks is None and kind is not None and kind in fused.kinds and u.is_contiguous():
+    if blocks is None and kind is not None and kind in fused.kinds and fs.in_place(u):
         pieces = u.view(-1).split(FUSED_CHUNK)  # read in place, 16-bit floats widened as they are read
     else:  # copied (converted) into a cache-sized buffer, then read from cache
         kind = kinds[work]

@@ -182,12 +182,19 @@ def _pairs(u, chunk: int, blocks, work, bufs):
     """(contiguous 1-D tensor of ``work``, NumPy view of it or None off the CPU) per chunk: slices
     of one NumPy view of the whole tensor when it is contiguous in ``work`` (no ctypes per
     chunk), else each chunk copied into a reused buffer."""
-    if blocks is None and u.dtype == work and u.is_contiguous():
+    if blocks is None and u.dtype == work and in_place(u):
         flat = u.view(-1)
         whole = _host(flat)
         if whole is not None:
             return zip(_split(flat, chunk), (whole[i : i + chunk] for i in range(0, whole.size, chunk)))
     return _copied_pairs(_pieces(blocks, bufs.size) if blocks is not None else _blocks(u, chunk), work, bufs)
+
+
+def in_place(t) -> bool:
+    """Whether ``t``'s memory can be read as its values: contiguous, and no negative bit (a lazy
+    negation such as ``z.conj().imag`` or ``torch._neg_view`` stores the values un-negated;
+    copying resolves it)."""
+    return t.is_contiguous() and not t.is_neg()
 
 
 def _split(flat, chunk: int):
@@ -214,7 +221,7 @@ def _copied_pairs(chunks, work, bufs):
         n = c.numel()
         if n == 0:
             continue
-        if c.dtype == work and c.is_contiguous():
+        if c.dtype == work and in_place(c):
             v = c.view(-1)
             yield v, _host(v)
             continue
