@@ -362,3 +362,13 @@ def test_a_lazily_negated_tensor_is_read_as_its_values():
     assert s["mean"] == pytest.approx(0.0, abs=1e-7)
     z = torch.tensor([1 + 2j, 3 - 4j, 5 + 0.5j]).conj().imag  # strided, with the negative bit
     assert (tensorinfo(z).stats["min"], tensorinfo(z).stats["max"]) == (-2.0, 4.0)
+
+
+def test_std_wording_names_a_short_expression_and_the_library_for_a_long_one(ip):
+    ip.user_ns.update(torch=torch, w=torch.ones(2, 3), a=np.ones(4))
+    short = ip.run_line_magic("tensorinfo", "w.T * 2")
+    assert short.stats["std_convention"] == "n−1, as (w.T * 2).std()"
+    long = ip.run_line_magic("tensorinfo", "w.detach() * 2 + torch.ones(2, 3)")
+    assert long.stats["std_convention"] == "n−1, as torch's .std()" and "std (n−1, as torch's .std())" in long.to_text()
+    arr = ip.run_line_magic("tensorinfo", "a * 3 + a * 4 - a * a + a")
+    assert arr.stats["std_convention"] == "n, as NumPy's .std()"

@@ -14,13 +14,20 @@ from .report import TensorReport
 from .statistics import _bool_stats, _complex_stats, _int_stats, finish_std
 
 
+#: longest expression the std's wording repeats (a longer one reads as the library's method)
+NAMED = 24
+
+
 def _std_convention(r: TensorReport, is_torch: bool) -> tuple[int, str]:
-    """(ddof, words): the standard deviation as the object's own library computes it."""
+    """(ddof, words): the standard deviation as the object's own library computes it, named
+    after the object's expression when it is short."""
+    who = receiver(r.name)
+    short = len(who) <= NAMED
     if is_torch:
-        return 1, f"n−1, as {receiver(r.name)}.std()"
+        return 1, f"n−1, as {who}.std()" if short else "n−1, as torch's .std()"
     if r.kind == "ndarray":
-        return 0, f"n, as {receiver(r.name)}.std()"
-    return 0, f"n, as np.std({r.name})"
+        return 0, f"n, as {who}.std()" if short else "n, as NumPy's .std()"
+    return 0, f"n, as np.std({r.name})" if len(r.name) <= NAMED else "n, as np.std()"
 
 
 def _values_into(r: TensorReport, x, *, is_torch: bool, sparse: bool = False) -> None:
