@@ -243,6 +243,24 @@ def test_random_draws_are_constants_of_f_unless_their_distribution_reads_the_var
         assert "depends on the variables" in r.methods["symbolic"].reason
 
 
+def test_a_draw_pytorch_does_not_differentiate_is_named_with_the_reparameterized_way(shell):
+    """torch.normal's backward gives 0 for its mean by definition; the differences, on the same
+    draws, see the draw move with it (1). The verdict says why, and names the fix."""
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "torch.normal(x, 0.5).sum()")
+    assert not r.agree
+    assert r.verdict.startswith("autograd's gradient through torch.normal is 0 by PyTorch's definition"), r.verdict
+    assert any("mean + std * torch.randn_like(mean)" in e for e in r.explanations), r.explanations
+    assert not any("odd one out" in e for e in r.explanations)
+    np.testing.assert_allclose(r.methods["central"].gradient["x"], [1.0, 1.0, 1.0], rtol=1e-9)
+    assert r.methods["autograd"].gradient["x"].tolist() == [0.0, 0.0, 0.0]
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "(x + 0.5 * torch.randn_like(x)).sum()")  # the reparameterized draw
+    assert r.agree, r.verdict
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "torch.distributions.Normal(x, 1.).sample().sum()")
+    assert not r.agree and any(".rsample() draws so that gradients flow" in e for e in r.explanations), r.explanations
+    r, _ = gradient(shell, "x=[1., 2., 3.]", "torch.distributions.Normal(x, 1.).rsample().sum()")
+    assert r.agree, r.verdict
+
+
 def test_randn_in_the_cell_and_a_seed_in_the_cell_do_not_leak(shell):
     before = state(shell)
     r, _ = gradient(shell, "x=[1., 2., 3.]", "(x * torch.randn(3)).sum()")

@@ -125,6 +125,41 @@ def randomness(c: Comparison) -> Finding | None:
     )
 
 
+#: backward nodes of draws whose derivative in their distribution's parameters PyTorch defines
+#: as 0 (derivatives.yaml: zeros_like), by the call that makes them
+ZERO_GRADIENT_DRAWS = {
+    "NormalBackward1": "torch.normal", "NormalBackward2": "torch.normal", "NormalBackward3": "torch.normal",
+    "BernoulliBackward0": "torch.bernoulli", "PoissonBackward0": "torch.poisson",
+}
+
+
+def _zero_gradient_draws(c: Comparison) -> list[str]:
+    graph = getattr(c.run, "graph", None)
+    if graph is None or not c.run.random:
+        return []
+    return sorted({call for name, call in ZERO_GRADIENT_DRAWS.items() if name in graph.node_types()})
+
+
+def zero_gradient_draw(c: Comparison) -> Finding | None:
+    """A draw PyTorch does not differentiate (torch.normal's mean and std): autograd gives 0 by
+    definition, while the differences, on the same draws, see the draw move with its parameters."""
+    calls = _zero_gradient_draws(c)
+    if not calls or not c.autograd_is_odd():
+        return None
+    normal = "torch.normal" in calls
+    fix = (" For the pathwise (reparameterized) gradient write mean + std * torch.randn_like(mean), as "
+           "torch.distributions' rsample() does." if normal else "")
+    return Finding(
+        "zero-gradient draw",
+        f"f draws with {_join(calls)} from parameters that depend on the variables, and PyTorch defines that "
+        "draw's gradient in its parameters as 0 (it does not differentiate through sampling); the differences "
+        "reuse the same draws, so they see the draw move with its parameters." + fix,
+        headline=f"autograd's gradient through {_join(calls)} is 0 by PyTorch's definition; the differences see "
+                 "the draw move with its parameters.",
+        suspects=["autograd"],  # its 0 is PyTorch's convention, not the derivative of f for these draws
+    )
+
+
 def global_mode(c: Comparison) -> Finding | None:
     modes = c.run.user_modes
     if not modes:
@@ -247,12 +282,19 @@ def wrong_expect(c: Comparison) -> Finding | None:
     return Finding("wrong expect", f"Your --expect differs from {c.reference} at {_where(items)}{backing}.", suspects=["expect"])
 
 
+#: what in a cell's source stops gradients, and how the finding names it
+_GRADIENT_STOPPERS = (
+    ("no_grad", "torch.no_grad"), (".data", ".data"), ("detach", ".detach()"), ("inference_mode", "torch.inference_mode"),
+    ("set_grad_enabled", "torch.set_grad_enabled"),
+    (".sample(", "a distribution's .sample() (it draws under torch.no_grad; .rsample() draws so that gradients flow)"),
+)
+
+
 def autograd_odd_one_out(c: Comparison) -> Finding | None:
-    if not c.autograd_is_odd() or c.run.cuts or c.run.custom_functions or c.kinked() or c.run.cancellation:
+    if not c.autograd_is_odd() or c.run.cuts or c.run.custom_functions or c.kinked() or c.run.cancellation or _zero_gradient_draws(c):
         return None
     source = getattr(c.run.cell, "source", "") or ""
-    causes = [w for w, label in (("no_grad", "torch.no_grad"), (".data", ".data"), ("detach", ".detach()"), ("inference_mode", "torch.inference_mode"), ("set_grad_enabled", "torch.set_grad_enabled")) if w in source]
-    labels = [label for w, label in (("no_grad", "torch.no_grad"), (".data", ".data"), ("detach", ".detach()"), ("inference_mode", "torch.inference_mode"), ("set_grad_enabled", "torch.set_grad_enabled")) if w in causes]
+    labels = [label for word, label in _GRADIENT_STOPPERS if word in source]
     if labels:
         text = f"Autograd is the odd one out, and the cell uses {_join(labels)}, which stops gradients: what runs under it is a constant to autograd."
     else:
@@ -281,6 +323,7 @@ RULES: list[Callable[[Comparison], Finding | None]] = [
     another_branch,
     cancellation,
     randomness,
+    zero_gradient_draw,
     global_mode,
     kink,
     cut_graph,

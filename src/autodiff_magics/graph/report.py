@@ -166,6 +166,10 @@ class GraphReport(Report):
         """The custom ``autograd.Function`` classes in the graph, by name (read without building nodes)."""
         return sorted({op for _, op, kind in set(self._columns.infos) if kind == "custom"})
 
+    def node_types(self) -> set[str]:
+        """The backward node classes in the graph (``MulBackward0``, ...), read without building nodes."""
+        return {name for name, _, _ in set(self._columns.infos)}
+
     def leaf_names(self) -> list[str | None]:
         """The leaves' variable names, in id order (None where no name was found)."""
         return list(self._columns.variables.values())
