@@ -14,7 +14,7 @@
 
 typedef struct { double s, q, mn, mx; long long nan, pinf, ninf, zeros; } stats_t;
 
-/* elements per block: each lane sums 64 (AVX-512) to 256 (16-byte vectors, float32) values in
+/* elements per block: each lane sums 1024 / lanes values: 64 (float32, AVX-512) to 512 (float64, 16 bytes) in
    the data's own precision before the block's lanes are added in double */
 #define BLOCK 1024
 
