@@ -2,13 +2,14 @@
 from ``_fused.c`` at install when a C compiler is there).
 
 One call per chunk reads each value once (float32, float64, and bfloat16/float16 widened to
-float32 as they are read) and returns its NaN/+inf/-inf/zero counts, the min and
-max of its finite values, and the sum and sum of squares of (finite value - shift): the tensor is
-read from memory once, whatever it holds. NumPy and torch offer each of these as its own pass
+float32 as they are read) and returns its NaN/+inf/-inf/zero counts, the min and max of its
+finite values, and the sum and sum of squares of (finite value - shift): the tensor is read from
+memory once, whatever it holds. NumPy and torch offer each of these as its own pass
 (``float_stats``, the fallback, makes 4-8 of them per cache-sized chunk), and numba, the library
 for writing such loops, vectorized it poorly here (of five variants the best took 2.7-3.4x
-``x.sum()``, the others 10-20x), after 0.3 s of import and 0.5-0.8 s on its first call. A chunk whose float32 sums overflow (values beyond
-~1e19) is handed to ``float_stats``'s passes, which sum such chunks in float64.
+``x.sum()``, the others 10-20x), after 0.3 s of import and 0.5-0.8 s on its first call. A chunk
+whose float32 sums overflow (values beyond ~1e19) is handed to ``float_stats``'s passes, which
+sum such chunks in float64.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def kernel():
 
 def fused_stats(fused, u, chunk: int, blocks, acc, bufs) -> None:
     """``u``'s statistics (or ``blocks``'s, see ``_float_stats``) into ``acc``, chunk by chunk."""
-    from . import float_stats as fs
-
     import torch
+
+    from . import float_stats as fs
 
     work = acc.work
     kinds = {torch.float32: "f", torch.float64: "d", torch.bfloat16: "b", torch.float16: "e"}
