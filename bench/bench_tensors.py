@@ -1,6 +1,7 @@
 """%tensorinfo statistics against x.sum() alone and against lovely-tensors, with peak extra memory.
 
 Run:  .venv/bin/python bench/bench_tensors.py [--quick] [--threads N]
+      (AUTODIFF_MAGICS_NO_KERNEL=1 in front times the NumPy/torch passes instead of the compiled kernel)
 
 Prints, in one run, the statistics (min, max, mean, std, NaN/±inf/zero counts) against ``x.sum()``
 on float32 at 10⁶, 10⁷ and 10⁸ elements, on clean randn and on randn with NaN, +inf and -inf
@@ -135,7 +136,11 @@ def main() -> None:
     lovely = _lovely()
     sizes = [10**6, 10**7] if args.quick else [10**6, 10**7, 10**8]
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32")
+    from autodiff_magics.tensors.float_fused import kernel
+
+    fused = kernel()
+    path = f"the compiled kernel ({fused.vector_width}-byte vectors)" if fused is not None else "the NumPy/torch passes (no kernel)"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32; statistics by {path}")
     print("times: minimum over interleaved repeats, as a ratio to x.sum() on the same tensor (target: stats <= 3x at 10^7 and 10^8)")
     print(f"{'elements':>12} {'data':<34} {'x.sum()':>9} {'stats':>7} {'%tensorinfo':>12} {'lovely':>7}   peak extra: {'stats':>9} {'%tensorinfo':>11}")
     for n in sizes:
