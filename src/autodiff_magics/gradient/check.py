@@ -113,11 +113,13 @@ def gradient(
 
 
 def _evaluations(planned: Sequence[str], n: int, directions: int, points_around: int) -> int:
-    """About how many times the methods will run the cell (for the progress line)."""
-    # the forward row's points are evaluated in the central row's batch when both run
-    forward = 0 if "central" in planned else 2 * n
-    per = {"symbolic": 1, "autograd": 1, "central": 4 * n, "forward": forward, "directional": 4 * directions + 6, "points": 5 * points_around}
-    return sum(per.get(m, 0) for m in planned)
+    """About how many times the methods will run the cell (for the progress line), one by one: a
+    vmap batch that takes the place of its rows lowers the count as it runs (``run.saved``)."""
+    # central: x ± k·h, k = 1…4, per coordinate; forward: two steps per coordinate (run in the
+    # central row's batch or loop when both run)
+    per = {"symbolic": 1, "autograd": 1, "central": 8 * n, "forward": 2 * n, "directional": 4 * directions + 6, "points": 5 * points_around}
+    tried = 1 if "central" in planned or "forward" in planned else 0  # the batch's own run, or its attempt
+    return sum(per.get(m, 0) for m in planned) + tried
 
 
 def _check(run, f, cell, points, sources, dt, dtype, device, notes, methods, step, rtol, atol, expect, namespace,
@@ -139,7 +141,7 @@ def _check(run, f, cell, points, sources, dt, dtype, device, notes, methods, ste
     current = [""]
     if progress is not None:
         total = run.count + _evaluations(planned, run.numel, directions, points_around)
-        run.progress = lambda done: progress(current[0], done, total)
+        run.progress = lambda done: progress(current[0], done, total - run.saved)
     if "symbolic" in planned and "autograd" in planned and join_autograd(run):
         planned = ["autograd"] + [m for m in planned if m != "autograd"]  # symbolic replays autograd's record
     run.planned = planned

@@ -76,6 +76,8 @@ class Evaluation:
         self._originals: dict[int, tuple[Any, str]] = {}
         self.promote = False
         self.count = 0
+        #: evaluations a vmap batch saved (its rows less the one run it counts as), for the progress line
+        self.saved = 0
         self.f0: float | None = None
         self.random_lines: list[str] = []
         self.random = False
@@ -344,6 +346,7 @@ class Evaluation:
             out = vmap(lambda variables: self.cell(variables))(dict(batched))
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (rows,) or out.is_complex():
             raise ValueError("f is not one real number per point")
+        self.saved += rows - 1
         return out.detach().double().cpu().tolist()
 
     def value(self) -> float:
