@@ -122,6 +122,14 @@ def test_wrt_a_path_and_a_whole_model(shell):
     for name, t in zip(r.variables, truths):
         np.testing.assert_allclose(r.gradient[name], t.numpy(), rtol=1e-9, atol=1e-12)
     assert r.agree, r.verdict
+    # a name as the report (and named_parameters()) writes it is a path too: model.2.bias is model[2].bias
+    r, _ = gradient(shell, "--wrt model.2.bias,model.0", "F.mse_loss(model(xin), yt)")
+    assert list(r.to_dict()["variables"]) == ["model.2.bias", "model.0.weight", "model.0.bias"]
+    for name, t in zip(r.variables, _truth(shell, ["2.bias", "0.weight", "0.bias"], F.mse_loss)):
+        np.testing.assert_allclose(r.gradient[name], t.numpy(), rtol=1e-9, atol=1e-12)
+    assert r.agree, r.verdict
+    with pytest.raises(UsageError, match="model.5.weight"):
+        gradient(shell, "--wrt model.5.weight", "F.mse_loss(model(xin), yt)")
     # above --fd-limit the directional check takes over
     r, _ = gradient(shell, "--wrt model --fd-limit 10", "F.mse_loss(model(xin), yt)")
     assert r.methods["directional"].status == "ok" and r.agree, r.verdict

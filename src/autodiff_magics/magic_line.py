@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import functools
 import keyword
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -174,12 +175,19 @@ def _split_commas(text: str) -> list[str]:
     return parts
 
 
+def python_path(text: str) -> str:
+    """A path as ``named_parameters()`` writes it (``model.0.weight``, ``layers.3.attn``) in
+    Python: each numeric step an index (``model[0].weight``); other paths are left as they are."""
+    return re.sub(r"\.\s*(\d+)(?=\s*(?:[.\[]|$))", r"[\1]", text.strip())
+
+
 def _is_path(text: str) -> bool:
-    """A name, optionally followed by .attribute and [constant index] steps."""
+    """A name, optionally followed by .attribute and [constant index] steps (a numeric .step, as
+    ``named_parameters()`` names submodules, counts as an index)."""
     import ast
 
     try:
-        node = ast.parse(text, mode="eval").body
+        node = ast.parse(python_path(text), mode="eval").body
     except SyntaxError:
         return False
     while isinstance(node, (ast.Attribute, ast.Subscript)):

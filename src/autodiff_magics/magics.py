@@ -19,7 +19,7 @@ from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, 
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Int
 
-from .magic_line import _as_usage_errors, _compiled, _ends_with_comma, _methods, _names, _nonnegative_float, _positive_float, _positive_int, parse, strip_semicolon
+from .magic_line import _as_usage_errors, _compiled, _ends_with_comma, _methods, _names, _nonnegative_float, _positive_float, _positive_int, parse, python_path, strip_semicolon
 from .settings import Settings, from_object
 
 __all__ = ["AutodiffMagics"]
@@ -51,14 +51,16 @@ class AutodiffMagics(Magics):
             return None
         return report
 
-    def _eval(self, expr: str, what: str = "") -> Any:
-        """Evaluate one expression in the user's namespace; failures become one sentence."""
+    def _eval(self, expr: str, what: str = "", shown: str | None = None) -> Any:
+        """Evaluate one expression in the user's namespace; failures become one sentence, naming
+        the expression as the user wrote it (``shown``, when ``expr`` is its Python form)."""
+        shown = expr if shown is None else shown
         try:
             return eval(_compiled(expr), self.shell.user_ns)
         except SyntaxError as e:
-            raise UsageError(f"{what or 'expression'} {expr!r} is not valid Python: {e.msg}") from None
+            raise UsageError(f"{what or 'expression'} {shown!r} is not valid Python: {e.msg}") from None
         except Exception as e:
-            raise UsageError(f"could not evaluate {expr!r}: {type(e).__name__}: {e}") from None
+            raise UsageError(f"could not evaluate {shown!r}: {type(e).__name__}: {e}") from None
 
     # -- %%gradient ------------------------------------------------------------------------------
 
@@ -137,7 +139,7 @@ class AutodiffMagics(Magics):
             root = name.split(".")[0].split("[")[0].strip()
             if root not in self.shell.user_ns:
                 raise UsageError(f"--wrt: no variable named {root!r} in your namespace")
-            points[name] = self.shell.user_ns[name] if name == root else self._eval(name, "--wrt")
+            points[name] = self.shell.user_ns[name] if name == root else self._eval(python_path(name), "--wrt", shown=name)
             sources[name] = name
         if not points:
             raise UsageError("no variable to differentiate with respect to: give NAME=EXPR (e.g. %%gradient x=3.5) or --wrt NAME")
