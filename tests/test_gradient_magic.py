@@ -336,3 +336,11 @@ def test_a_float32_model_check_says_each_thing_once(ip):
     ], r.notes
     lin = ip.user_ns["lin"]
     assert r.agree and lin.weight.dtype == torch.float32 and lin.weight.grad is None
+
+
+def test_the_header_shows_a_small_matrix_point_as_written():
+    import autodiff_magics as adm
+
+    r = adm.gradient("(x**2).sum()", x=[[0.1, 0.5], [0.3, -0.2]])
+    assert r.to_text().splitlines()[0].startswith("f = 0.39   at x = [[0.1, 0.5], [0.3, -0.2]]   (float64")
+    assert "x = [[0.1, 0.5], [0.3, -0.2]]" in r.to_html()

@@ -20,13 +20,22 @@ _MARK_OK, _MARK_BAD = "✓", "✗"
 # -- shared pieces ---------------------------------------------------------------------------------
 
 
+def _nested(a) -> str:
+    """A small array as the user wrote it: [[1, 2], [3, 4]] for a 2 × 2 (one level per dimension)."""
+    if a.ndim == 0:
+        return fmt_num(float(a))
+    if a.ndim == 1:
+        return "[" + ", ".join(fmt_num(float(p)) for p in a) + "]"
+    return "[" + ", ".join(_nested(b) for b in a) + "]"
+
+
 def _point_text(report) -> str:
     parts = []
     for v in report.variables.values():
         if v.numel == 1:
             parts.append(f"{v.name} = {fmt_num(float(v.point.reshape(-1)[0]))}")
         elif v.numel <= 8:
-            parts.append(f"{v.name} = [{', '.join(fmt_num(float(p)) for p in v.point.reshape(-1))}]")
+            parts.append(f"{v.name} = {_nested(np.asarray(v.point).reshape(v.shape))}")
         else:
             parts.append(f"{v.name}: {' × '.join(map(str, v.shape))} = {fmt_int(v.numel)} values")
     return ", ".join(parts)
