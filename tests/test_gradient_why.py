@@ -556,3 +556,24 @@ def test_progress_shows_only_when_the_evaluations_left_are_slow():
     for done in (1, 2, 3):
         slow("forward", done, 20)
     assert "%%gradient: forward, 3 evaluations of the cell, about 17 left" in slow._stream.getvalue()
+
+
+def test_numpy_code_that_fails_on_tensors_runs_on_numpy_arrays(shell):
+    """np.sum(x) calls the tensor's sum with NumPy's keywords (axis=...), which torch does not
+    take: the cell then runs on NumPy copies of the point, and autograd says why it cannot follow."""
+    shell.run_cell("import numpy as np\nxa = np.array([1.0, 2.0])")
+    before = state(shell)
+    r, _ = gradient(shell, "x=xa", "np.mean(x**2) + np.max(x) * np.sum(x)")
+    assert r.value == 2.5 + 2 * 3 and r.agree, r.verdict
+    np.testing.assert_allclose(r.gradient["x"], [1.0 + 2.0, 2.0 + 3.0 + 2.0], rtol=1e-12)
+    np.testing.assert_allclose(r.methods["central"].gradient["x"], [3.0, 7.0], rtol=1e-9)
+    assert r.methods["autograd"].status == "failed"
+    assert r.methods["autograd"].reason.startswith("autograd cannot follow NumPy code: line 1 of the cell")
+    assert any("the cell is NumPy code" in n and "NumPy copies of the points" in n for n in r.notes)
+    r, _ = gradient(shell, "x=xa", "x *= 2\nnp.sum(x**3)")  # NumPy's in-place edit reaches no point
+    assert r.value == 72.0 and r.agree and shell.user_ns["xa"].tolist() == [1.0, 2.0]
+    np.testing.assert_allclose(r.gradient["x"], [24.0, 96.0], rtol=1e-12)
+    assert_same_state(before, state(shell))
+    with pytest.raises(UsageError, match=r"raised TypeError: sum\(\) got an unexpected keyword argument 'axis'; "
+                                         r"run on NumPy arrays instead, it raised NameError: name 'nothing_here' is not defined"):
+        gradient(shell, "x=xa", "np.sum(x) + nothing_here(1)")

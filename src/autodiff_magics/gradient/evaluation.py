@@ -75,6 +75,9 @@ class Evaluation:
         #: user tensor object -> variable name, swapped wherever the cell reaches the tensor
         self._originals: dict[int, tuple[Any, str]] = {}
         self.promote = False
+        #: the cell is NumPy code that fails on tensors (np.sum(x), np.mean(x)): its plain runs get
+        #: NumPy copies of the points (autograd's run keeps its tensors, and says it cannot follow)
+        self.numpy_points = False
         self.count = 0
         #: evaluations a vmap batch saved (its rows less the one run it counts as), for the progress line
         self.saved = 0
@@ -208,7 +211,7 @@ class Evaluation:
                 variables = self._own_copies(variables, first)
                 with self._substituted(variables):
                     try:
-                        return self.cell(variables)
+                        return self.cell(_as_arrays(variables) if self.numpy_points else variables)
                     finally:
                         if first:
                             self._after_first(variables)
@@ -368,6 +371,24 @@ class Evaluation:
                     "checked with those promoted to float64 on the fly; your objects are unchanged"
                 )
                 return self.value()
+            if not self.numpy_points and _is_numpy_on_tensor(e.original, self.cell):
+                self.numpy_points = True
+                if self._writes is not None:
+                    self._writes.restore_before()
+                    self._writes = None
+                self.count = 0
+                try:
+                    return self.value()
+                except InputError as again:
+                    self.numpy_points = False
+                    raised = str(again).split(" raised ", 1)[-1]
+                    raise InputError(f"{e}; run on NumPy arrays instead, it raised {raised}") from None
+                finally:
+                    if self.numpy_points:
+                        self.notes.append(
+                            f"the cell is NumPy code ({self.cell.describe(e.original).split(' raised ')[0]} fails on a torch tensor), "
+                            "so its runs get NumPy copies of the points: SymPy and the differences check it; autograd cannot follow NumPy"
+                        )
             raise InputError(str(e)) from None
         value = scalar(out, strict=True)
         self.f0 = value
@@ -391,6 +412,23 @@ class Evaluation:
             if not (other == value or (other != other and value != value)):
                 self.random = True
                 return
+
+
+def _as_arrays(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables as fresh NumPy arrays (a copy each run: NumPy's in-place edits bump no
+    tensor version, so they must never reach the point), except tensors that need a gradient."""
+    import torch
+
+    return {n: t.detach().cpu().numpy().copy() if isinstance(t, torch.Tensor) and not t.requires_grad else t
+            for n, t in variables.items()}
+
+
+def _is_numpy_on_tensor(error: BaseException, cell: Any) -> bool:
+    """Whether NumPy code may have failed for being handed a tensor: NumPy's reductions (np.sum,
+    np.mean, np.max ...) call the tensor's own method with NumPy's keywords, which torch does not
+    take (a TypeError). The run is then tried again on NumPy arrays; a real error stays an error."""
+    source = getattr(cell, "source", "") or ""
+    return isinstance(error, TypeError) and ("np." in source or "numpy" in source)
 
 
 def _has_modules(namespace: Mapping[str, Any] | None) -> bool:

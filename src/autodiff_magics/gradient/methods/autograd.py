@@ -114,6 +114,13 @@ def forward(run, leaves: Mapping[str, Any], recorded: bool = True) -> Any:
                 f"autograd cannot follow NumPy code: {run.cell.describe(e.original).split(' raised ')[0]} converts a tensor "
                 "to a NumPy array; write sin(x) or torch.sin(x) instead of np.sin(x)",
             )
+        if getattr(run, "numpy_points", False):
+            return MethodResult(
+                "autograd",
+                "failed",
+                f"autograd cannot follow NumPy code: {run.cell.describe(e.original).split(' raised ')[0]} hands a tensor to "
+                "NumPy; write torch's functions (x.sum(), torch.mean(x), torch.sin(x)) instead of NumPy's",
+            )
         return MethodResult("autograd", "failed", f"the cell failed under autograd: {e}")
     run.cuts = spy.cuts
     return out
