@@ -577,3 +577,15 @@ def test_numpy_code_that_fails_on_tensors_runs_on_numpy_arrays(shell):
     with pytest.raises(UsageError, match=r"raised TypeError: sum\(\) got an unexpected keyword argument 'axis'; "
                                          r"run on NumPy arrays instead, it raised NameError: name 'nothing_here' is not defined"):
         gradient(shell, "x=xa", "np.sum(x) + nothing_here(1)")
+
+
+def test_torch_tensor_of_the_variables_is_a_named_cut(shell):
+    """torch.tensor([x[0], x[1]]) copies values into a new leaf: autograd sees a constant, and so
+    would a replay of its record; the differences see f. The cut is named, with its fix."""
+    r, _ = gradient(shell, "x=[3., 2.]", "torch.tensor([x[0], x[1]]).sum() + x.sum()")
+    assert not r.agree and r.suspects == ["autograd"], (r.verdict, r.suspects)
+    np.testing.assert_allclose(r.methods["central"].gradient["x"], [2.0, 2.0], rtol=1e-9)
+    assert r.methods["symbolic"].status == "failed" and "torch.tensor() on line 1" in r.methods["symbolic"].reason
+    assert any("cut by torch.tensor() on line 1" in e and "torch.stack([a, b])" in e for e in r.explanations), r.explanations
+    r, _ = gradient(shell, "x=[3., 2.]", "(x * torch.tensor(2.0)).sum()")  # a constant made by torch.tensor: no cut
+    assert r.agree and not any("cut" in e for e in r.explanations)

@@ -1,4 +1,5 @@
-"""Spotting where a cell cuts autograd's graph: ``.item()``, ``.detach()``, ``.numpy()``, ``float()``.
+"""Spotting where a cell cuts autograd's graph: ``.item()``, ``.detach()``, ``.numpy()``, ``float()``,
+``torch.tensor(x)``.
 
 ``torch.func.grad(lambda x: x * x.item())(2.)`` returns 2, silently; the true derivative is 4.
 While the autograd method runs the cell, a torch function mode watches for the calls that turn a
@@ -17,7 +18,15 @@ from .cell import cell_line
 __all__ = ["CutSpy"]
 
 _CUTTING = {"item": ".item()", "tolist": ".tolist()", "numpy": ".numpy()", "detach": ".detach()",
-            "__float__": "float()", "__int__": "int()", "__index__": "int()"}
+            "__float__": "float()", "__int__": "int()", "__index__": "int()",
+            "tensor": "torch.tensor()"}  # torch.tensor(x) copies x's values into a new leaf
+
+
+def _needs_grad(a: Any) -> bool:
+    """A tensor that requires grad, or a list/tuple holding one (torch.tensor([x0, x1]))."""
+    if isinstance(a, (list, tuple)):
+        return any(_needs_grad(b) for b in a)
+    return bool(getattr(a, "requires_grad", False))
 
 
 class CutSpy(TorchFunctionMode):
@@ -34,7 +43,7 @@ class CutSpy(TorchFunctionMode):
         label = _CUTTING.get(name)
         if name == "__get__" and getattr(getattr(func, "__self__", None), "__name__", "") == "data":
             label = ".data"
-        if label is not None and args and getattr(args[0], "requires_grad", False):
+        if label is not None and args and (_needs_grad(args[0]) if name == "tensor" else getattr(args[0], "requires_grad", False)):
             line = self._cell_line()
             text = f"{label} on line {line}" if line else label
             if text not in self.cuts:

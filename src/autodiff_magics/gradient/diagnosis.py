@@ -194,7 +194,9 @@ def cut_graph(c: Comparison) -> Finding | None:
         "cut graph",
         "Autograd's graph is cut by " + ", ".join(c.run.cuts)
         + ": autograd treats what these return as constants, so its gradient misses those paths, while "
-        "SymPy and the differences see the whole function. Keep the computation in tensors (no .item(), .detach(), .numpy() or float()).",
+        "SymPy and the differences see the whole function. Keep the computation in tensors (no .item(), .detach(), .numpy() or float()"
+        + ("; torch.stack([a, b]) or torch.cat instead of torch.tensor([a, b]), x itself instead of torch.tensor(x)"
+           if any(cut.startswith("torch.tensor()") for cut in c.run.cuts) else "") + ").",
         suspects=["autograd"],
     )
 

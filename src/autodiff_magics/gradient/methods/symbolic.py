@@ -68,6 +68,12 @@ def _run(run, record: Any) -> MethodResult:
         from ...symbolic import SymbolicUnsupported, trace_and_differentiate
     except ImportError as e:  # pragma: no cover - sympy is a dependency
         return MethodResult("symbolic", "failed", f"SymPy is not available: {e}")
+    copied = [c for c in getattr(run, "cuts", None) or [] if c.startswith("torch.tensor()")]
+    if record is not None and copied:
+        # torch.tensor(...) builds a new tensor from the values (no operator the record sees reads
+        # the variables): the replay would take it as a constant, as autograd does
+        return MethodResult("symbolic", "failed", f"{copied[0]} copies values out of the graph, and SymPy replays autograd's "
+                            "record, which does not see through the copy")
     points = {name: host(t) for name, t in run.points.items()}
     try:
         result = trace_and_differentiate(run, points) if record is None else trace_and_differentiate(run, points, record=record)
