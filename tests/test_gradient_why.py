@@ -589,3 +589,24 @@ def test_torch_tensor_of_the_variables_is_a_named_cut(shell):
     assert any("cut by torch.tensor() on line 1" in e and "torch.stack([a, b])" in e for e in r.explanations), r.explanations
     r, _ = gradient(shell, "x=[3., 2.]", "(x * torch.tensor(2.0)).sum()")  # a constant made by torch.tensor: no cut
     assert r.agree and not any("cut" in e for e in r.explanations)
+
+
+def test_a_parameter_reached_through_its_module_is_batched_row_by_row(shell):
+    """The user's tensor is swapped for each vmap row's own point inside vmap (outside it, the
+    swap handed the model the whole batch: 't() expects a tensor with <= 2 dimensions'), so the
+    shifted points run as one batch; a module vmap cannot batch (BatchNorm in train mode) still
+    runs them one by one."""
+    import autodiff_magics as adm
+
+    ns = shell.user_ns
+    heard = []
+    r = adm.gradient("F.mse_loss(model(xin), yt)", at={"W": ns["W"]}, namespace=ns, progress=lambda m, d, t: heard.append(d))
+    (truth,) = _truth(shell, ["0.weight"], F.mse_loss)
+    np.testing.assert_allclose(r.methods["central"].gradient["W"], truth.numpy(), rtol=1e-9, atol=1e-12)
+    assert r.agree and r.methods["central"].evaluations == 8 * 12 + 2  # the batch's rows and its two plain checks
+    assert heard[-1] <= 8  # the first run, autograd, the batch and its checks: not 120 runs one by one
+    shell.run_cell("bn = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)).train()")
+    before = state(shell)
+    r, _ = gradient(shell, "--wrt bn.0.weight", "F.mse_loss(bn(xin), yt)")
+    assert r.agree and r.methods["central"].evaluations == 8 * 12, r.verdict  # one by one: no batch
+    assert_same_state(before, state(shell), allow={"module bn"})  # one run's running statistics, as a plain cell

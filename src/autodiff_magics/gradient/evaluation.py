@@ -341,12 +341,18 @@ class Evaluation:
         import torch
         from torch.func import vmap
 
-        if self.random or self._originals:
-            raise ValueError("the cell draws random numbers or reaches the variables through your objects: evaluated one by one")
+        if self.random:
+            raise ValueError("the cell draws random numbers: evaluated one by one")
         rows = next(iter(batched.values())).shape[0]
-        with torch.no_grad(), warnings.catch_warnings(), self._isolated(self.count == 0), self._substituted(batched):
+        def one(variables: Mapping[str, Any]) -> Any:
+            # the user's tensors are swapped for this row's variables inside vmap, where they are
+            # one point each (outside it they would be the whole batch)
+            with self._substituted(variables):
+                return self.cell(variables)
+
+        with torch.no_grad(), warnings.catch_warnings(), self._isolated(self.count == 0):
             warnings.simplefilter("ignore")  # vmap's notes on slow fallbacks are ours, not the cell's
-            out = vmap(lambda variables: self.cell(variables))(dict(batched))
+            out = vmap(one)(dict(batched))
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (rows,) or out.is_complex():
             raise ValueError("f is not one real number per point")
         self.saved += rows - 1
