@@ -610,3 +610,11 @@ def test_a_parameter_reached_through_its_module_is_batched_row_by_row(shell):
     r, _ = gradient(shell, "--wrt bn.0.weight", "F.mse_loss(bn(xin), yt)")
     assert r.agree and r.methods["central"].evaluations == 8 * 12, r.verdict  # one by one: no batch
     assert_same_state(before, state(shell), allow={"module bn"})  # one run's running statistics, as a plain cell
+
+
+def test_frozen_parameters_are_checked_and_said(shell):
+    shell.run_cell("frozen = nn.Sequential(nn.Linear(3, 2), nn.Tanh(), nn.Linear(2, 1)); frozen[0].weight.requires_grad_(False)")
+    r, _ = gradient(shell, "--wrt frozen", "(frozen(xin)**2).mean()")
+    assert r.agree and list(r.variables)[0] == "frozen.0.weight"
+    assert "frozen.0.weight is frozen (requires_grad=False) and checked like the others; training would leave it alone" in r.notes
+    assert shell.user_ns["frozen"][0].weight.requires_grad is False

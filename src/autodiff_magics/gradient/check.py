@@ -124,7 +124,7 @@ def _evaluations(planned: Sequence[str], n: int, directions: int, points_around:
 
 def _check(run, f, cell, points, sources, dt, dtype, device, notes, methods, step, rtol, atol, expect, namespace,
            directions, seed, symbolic_limit, fd_limit, study, points_around, progress) -> GradientReport:
-    points, originals = expand_modules(points, sources)
+    points, originals = expand_modules(points, sources, notes)
     dev = pick_device(device, points)
     tensors = {name: prepare(name, value, dt, dev, sources.get(name), notes) for name, value in points.items()}
     variables = {name: Variable(name, tuple(t.shape), host(t), sources.get(name, name), dtype, str(t.device)) for name, t in tensors.items()}

@@ -13,10 +13,11 @@ from ..errors import InputError
 __all__ = ["expand_modules", "pick_device", "prepare", "host"]
 
 
-def expand_modules(points: Mapping[str, Any], sources: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def expand_modules(points: Mapping[str, Any], sources: dict[str, str], notes: list[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """A module becomes one variable per parameter, named as ``named_parameters()`` names them
     with the module's name in front (``model.0.weight``); returns the points and, for each
-    variable that is the user's own tensor, that tensor (swapped wherever the cell reaches it)."""
+    variable that is the user's own tensor, that tensor (swapped wherever the cell reaches it).
+    Frozen parameters (``requires_grad=False``) are checked too, and ``notes`` says which."""
     import torch
 
     out: dict[str, Any] = {}
@@ -30,6 +31,11 @@ def expand_modules(points: Mapping[str, Any], sources: dict[str, str]) -> tuple[
                 full = f"{name}.{pname}"
                 out[full] = originals[full] = p
                 sources[full] = f"{sources.get(name, name)}.{pname}"
+            frozen = [f"{name}.{pname}" for pname, p in params if not p.requires_grad]
+            if frozen and notes is not None:
+                listed = ", ".join(frozen[:4]) + (f" and {len(frozen) - 4} more" if len(frozen) > 4 else "")
+                notes.append(f"{listed} {'is' if len(frozen) == 1 else 'are'} frozen (requires_grad=False) and checked like the "
+                             f"others; training would leave {'it' if len(frozen) == 1 else 'them'} alone")
             continue
         out[name] = value
         if isinstance(value, torch.Tensor):
