@@ -372,3 +372,7 @@ def test_std_wording_names_a_short_expression_and_the_library_for_a_long_one(ip)
     assert long.stats["std_convention"] == "n−1, as torch's .std()" and "std (n−1, as torch's .std())" in long.to_text()
     arr = ip.run_line_magic("tensorinfo", "a * 3 + a * 4 - a * a + a")
     assert arr.stats["std_convention"] == "n, as NumPy's .std()"
+    ip.user_ns["k"] = torch.tensor([1, 2, 4])  # torch's std takes floats only
+    ints = ip.run_line_magic("tensorinfo", "k")
+    assert ints.stats["std_convention"] == "n−1, as k.double().std()"
+    assert ints.stats["std"] == pytest.approx(ip.user_ns["k"].double().std().item())

@@ -18,13 +18,15 @@ from .statistics import _bool_stats, _complex_stats, _int_stats, finish_std
 NAMED = 24
 
 
-def _std_convention(r: TensorReport, is_torch: bool) -> tuple[int, str]:
+def _std_convention(r: TensorReport, is_torch: bool, floating: bool = True) -> tuple[int, str]:
     """(ddof, words): the standard deviation as the object's own library computes it, named
-    after the object's expression when it is short."""
+    after the object's expression when it is short (torch's std takes floats only, so an
+    integer or bool tensor's reads ``x.double().std()``)."""
     who = receiver(r.name)
     short = len(who) <= NAMED
     if is_torch:
-        return 1, f"n−1, as {who}.std()" if short else "n−1, as torch's .std()"
+        method = ".std()" if floating else ".double().std()"
+        return 1, f"n−1, as {who}{method}" if short else f"n−1, as torch's {method}"
     if r.kind == "ndarray":
         return 0, f"n, as {who}.std()" if short else "n, as NumPy's .std()"
     return 0, f"n, as np.std({r.name})" if len(r.name) <= NAMED else "n, as np.std()"
@@ -50,7 +52,7 @@ def _values_into(r: TensorReport, x, *, is_torch: bool, sparse: bool = False) ->
         s[key] *= mult
     if s.get("sum") is not None and mult > 1:
         s["sum"] = s["sum"] * mult
-    ddof, words = _std_convention(r, is_torch)
+    ddof, words = _std_convention(r, is_torch, kind in ("float", "complex"))
     finish_std(s, mult, ddof)
     s["std_ddof"], s["std_convention"] = ddof, words
     total = t.numel()
