@@ -618,3 +618,20 @@ def test_frozen_parameters_are_checked_and_said(shell):
     assert r.agree and list(r.variables)[0] == "frozen.0.weight"
     assert "frozen.0.weight is frozen (requires_grad=False) and checked like the others; training would leave it alone" in r.notes
     assert shell.user_ns["frozen"][0].weight.requires_grad is False
+
+
+def test_inconclusive_methods_get_advice_that_fits_them():
+    """In float16 autograd's bound (rounding at every node) and forward's round-off outgrow the
+    gradient: autograd is told of float64, not of a step it does not have; a difference already
+    at its dtype's step is not told to take that step; one at a poor step is told the good one."""
+    import autodiff_magics as adm
+
+    r = adm.gradient("(torch.sin(x) * x**2).sum()", x=[0.5, 1.5, -2.0], dtype="float16", namespace={"torch": torch})
+    assert "inconclusive" in r.verdict and not r.agree
+    text = " ".join(r.explanations)
+    assert "autograd in float16 carries an estimated error as large as the gradient itself (it rounds to float16 at every node)" in text
+    assert "autograd with a step" not in text
+    assert "that step already suits float16 (it is the default): --dtype float64" in text
+    r = adm.gradient("(torch.sin(x) * x**2).sum()", x=[0.5, 1.5, -2.0], dtype="float32", step=1e-7, namespace={"torch": torch})
+    text = " ".join(r.explanations)
+    assert "central with a step of 1e-07·max(1, |xᵢ|) in float32" in text and "the step that suits this dtype is ≈ 0.041·max(1, |xᵢ|)" in text

@@ -265,13 +265,21 @@ def inconclusive(c: Comparison) -> Finding | None:
         m = c.results[name]
         if m.gradient is None:
             continue
-        step = f" with a step of {m.step:.2g}·max(1, |xᵢ|)" if m.step else ""
-        why = " (dominated by round-off, about ε·|f|/h)" if m.details.get("roundoff_share", 0) > 0.5 else ""
-        texts.append(
-            f"{name}{step} in {str(c.run.dt).replace('torch.', '')} carries an estimated error as large as the gradient itself{why}, "
-            f"so its agreement means nothing; the step that suits this dtype is ≈ "
-            f"{default_step('central' if name != 'forward' else 'forward', c.run.eps):.2g}·max(1, |xᵢ|) (the default when --step is not given)."
-        )
+        dtype = str(c.run.dt).replace("torch.", "")
+        if name in ("central", "forward", "directional"):
+            step = f" with a step of {m.step:.2g}·max(1, |xᵢ|)" if m.step else ""
+            why = " (dominated by round-off, about ε·|f|/h)" if m.details.get("roundoff_share", 0) > 0.5 else ""
+            best = default_step("central" if name != "forward" else "forward", c.run.eps)
+            advice = (f"that step already suits {dtype} (it is the default): --dtype float64 checks it with digits to spare"
+                      if m.step and abs(m.step - best) <= 0.01 * best else
+                      f"the step that suits this dtype is ≈ {best:.2g}·max(1, |xᵢ|) (the default when --step is not given)")
+            texts.append(f"{name}{step} in {dtype} carries an estimated error as large as the gradient itself{why}, "
+                         f"so its agreement means nothing; {advice}.")
+        else:  # no step to tune: the dtype's rounding at every node is what the bound allows for
+            texts.append(
+                f"{name} in {dtype} carries an estimated error as large as the gradient itself (it rounds to {dtype} at "
+                "every node), so its agreement means nothing; --dtype float64 checks it with digits to spare."
+            )
     return Finding("inconclusive", " ".join(texts))
 
 
