@@ -273,11 +273,11 @@ def inconclusive(c: Comparison) -> Finding | None:
             advice = (f"that step already suits {dtype} (it is the default): --dtype float64 checks it with digits to spare"
                       if m.step and abs(m.step - best) <= 0.01 * best else
                       f"the step that suits this dtype is ≈ {best:.2g}·max(1, |xᵢ|) (the default when --step is not given)")
-            texts.append(f"{name}{step} in {dtype} carries an estimated error as large as the gradient itself{why}, "
+            texts.append(f"{name}{step} in {dtype} carries an error bound above a quarter of the gradient{why}, "
                          f"so its agreement means nothing; {advice}.")
         else:  # no step to tune: the dtype's rounding at every node is what the bound allows for
             texts.append(
-                f"{name} in {dtype} carries an estimated error as large as the gradient itself (it rounds to {dtype} at "
+                f"{name} in {dtype} carries an error bound above a quarter of the gradient (it rounds to {dtype} at "
                 "every node), so its agreement means nothing; --dtype float64 checks it with digits to spare."
             )
     return Finding("inconclusive", " ".join(texts))

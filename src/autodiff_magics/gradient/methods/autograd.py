@@ -68,8 +68,10 @@ def run(run, **_: Any) -> MethodResult:
     nodes = run.graph.count if run.graph is not None else 1
     # round-off of the backward formulas: relative to each component, and absolute at the
     # gradient's scale (a component that cancels to 0 keeps the round-off of its parts); torch's
-    # special functions (digamma's backward, polygamma) are accurate to about 1e-13, not ε
-    scale = 2048 * run.eps * math.sqrt(max(nodes, 1))
+    # special functions (digamma's backward, polygamma) are accurate to about 1e-13, not ε, in
+    # float64 (and the float32 budget is kept as measured); a float16/bfloat16 op computes in
+    # float32 and rounds once, so there each node costs about ε (2048ε would be the whole gradient)
+    scale = (2048 if run.eps <= 2.0**-23 else 16) * run.eps * math.sqrt(max(nodes, 1))
     # max|g| (no temporary) propagates NaN and inf, so only a gradient with a non-finite component
     # is searched again for its largest finite one
     top, nan = 0.0, []
