@@ -641,3 +641,20 @@ def test_inconclusive_methods_get_advice_that_fits_them():
     r = adm.gradient(f, x=[0.5, 1.5, -2.0], dtype="float32", step=1e-7, namespace={"torch": torch})
     text = " ".join(r.explanations)
     assert "central with a step of 1e-07·max(1, |xᵢ|) in float32" in text and "the step that suits this dtype is ≈ 0.041·max(1, |xᵢ|)" in text
+
+
+def test_a_method_that_cannot_resolve_a_few_components_votes_on_the_others():
+    """A floor step within central's steps of x (one of 8 components) widens x's bound to the
+    slope itself: central still votes on y's 7 components and names x; where it cannot resolve
+    most components, it does not vote (inconclusive), and the finding says where and why."""
+    import autodiff_magics as adm
+
+    ns = {"torch": torch}
+    r = adm.gradient("(y**2).sum() + x**2 + 0.001 * torch.floor(x * 1000 + 0.5)", x=1.0002, y=[2.0, 3.0, 0.5, -1.0, 1.5, 2.5, -2.0], namespace=ns)
+    assert r.verdict == "All 4 methods agree (reference: symbolic); central cannot resolve 1 of its 8 components (x)."
+    assert r.agree and "central" not in r.suspects
+    np.testing.assert_allclose(r.methods["central"].gradient["y"], 2 * np.array([2.0, 3.0, 0.5, -1.0, 1.5, 2.5, -2.0]), rtol=1e-10)
+    assert any("above a quarter of the gradient at 1 of 8 components (x) (f is not smooth within its steps" in e for e in r.explanations)
+    r = adm.gradient("(x**2).sum() + 0.001 * torch.floor(x[0] * 1000 + 0.5)", x=[1.0002, 2.0, 3.0, 0.5, -1.0, 1.5, 2.5, -2.0], namespace=ns)
+    assert r.verdict.endswith("central cannot resolve the gradient here (inconclusive).") and "central" in r.suspects
+    assert any("at 7 of 8 components (x[0], x[1], x[2], …)" in e for e in r.explanations)

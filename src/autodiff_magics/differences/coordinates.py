@@ -63,6 +63,8 @@ class Differences:
     jumps: list[tuple[str, tuple[int, ...], float, float]] = field(default_factory=list)
     #: f at the ``also=`` points evaluated in the same batch ((variable, index, value) -> f)
     also: dict[tuple[str, int, float], float] = field(default_factory=dict)
+    #: the round-off part of each component's bound (the rest is truncation, or f's shape)
+    roundoff: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def per_coordinate(
@@ -148,7 +150,7 @@ def per_coordinate(
     grads, errors, steps = {}, {}, {}
     kinks: list[tuple[str, tuple[int, ...], float, float]] = []
     jumps: list[tuple[str, tuple[int, ...], float, float]] = []
-    share, used_noise, smooth = 0.0, floor, []
+    share, used_noise, smooth, parts = 0.0, floor, [], {}
     for name, xs, plus, minus, f, c in columns:
         shape = tuple(points[name].shape)
         if c is not None:
@@ -168,7 +170,8 @@ def per_coordinate(
                 value, err = d1, 2 * np.abs(d2 - d1) + roundoff
         if ratio > ROUGH or (c is not None and name in refine and c.sigma.max(initial=0.0) * NOISE_FACTOR > ROUGH * eps * (f_scale + sensitivity)):
             # f is not smooth at the step's scale (a fine staircase: round(x, 3)): the differences
-            # see its trend, and cannot tell the derivative at the point from 0
+            # see its trend, and cannot tell the derivative at the point from 0; for the whole
+            # variable, since a staircase's other columns may show its trend as a clean slope
             err = err + np.abs(value)
         if name in refine:
             h = plus[0].copy()
@@ -183,9 +186,10 @@ def per_coordinate(
         if ok.any():
             share = max(share, float(np.max(roundoff[ok] / err[ok])))
         grads[name], errors[name], steps[name] = value.reshape(shape), err.reshape(shape), plus[0].reshape(shape)
+        parts[name] = np.minimum(roundoff, err).reshape(shape)
     return Differences(
         scheme, grads, errors, steps, rel, len(shifts) + extra, kinks, share, max(floor, measured) if refine else used_noise, f_scale, ratio,
-        float(np.median(smooth)) if smooth else None, notes, jumps, shared,
+        float(np.median(smooth)) if smooth else None, notes, jumps, shared, parts,
     )
 
 

@@ -87,7 +87,7 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
             continue
         if m.gradient is None:
             continue
-        worst, widest, ok = 0.0, 0.0, True
+        worst, widest, ok, wide = 0.0, 0.0, True, []
         for var, g_ref in ref.gradient.items():
             g = m.gradient[var]
             diff = np.abs(g - g_ref)
@@ -99,6 +99,8 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
             else:
                 tol = m.error[var] + ref.error[var] + floor
             widest = max(widest, float(np.max(tol)) if np.size(tol) else 0.0)
+            if not user:
+                wide.append((var, np.broadcast_to(tol, np.shape(g_ref)) > resolution))
             bad = ~(diff <= tol)  # NaN counts as a disagreement
             for idx in zip(*np.nonzero(bad)) if bad.ndim else ([()] if bool(bad) else []):
                 idx = tuple(int(i) for i in idx)
@@ -108,7 +110,10 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
         c.per_method_ok[name] = ok
         # a tolerance as wide as the gradient itself makes "agreement" meaningless: say so
         if ok and not user and math.isfinite(value) and name != "expect" and widest > resolution:
-            c.inconclusive.append(name)
+            c.unresolved[name] = u = _unresolved(m, wide)
+            # a method that resolves most components votes on them, and its few others are named
+            if not (u["total"] > 1 and 2 * u["count"] <= u["total"]):
+                c.inconclusive.append(name)
     ref.max_abs_error = 0.0
     findings = diagnose(c)
     headline = next((f.headline for f in findings if f.headline), None) or _default_headline(c)
@@ -141,6 +146,9 @@ def _default_headline(c: Comparison) -> str:
             return f"Only {c.reference} ran: nothing to cross-check."
         lead = f"All {len(voters)} methods agree" if not c.inconclusive else f"{_join(voters)} agree"
         tail = f"; {_join(c.inconclusive)} cannot resolve the gradient here (inconclusive)" if c.inconclusive else ""
+        for name in (n for n in voters if n in c.unresolved):  # voters that cannot resolve a few components
+            u = c.unresolved[name]
+            tail += f"; {name} cannot resolve {u['count']:,} of its {u['total']:,} components ({', '.join(u['first'][:2])}{', …' if u['count'] > 2 else ''})"
         return f"{lead} (reference: {c.reference}){tail}."
     bad_methods = sorted({d.method for d in c.disagreements}, key=METHODS.index)
     places = sorted({d.label() for d in c.disagreements})
@@ -152,6 +160,21 @@ def _default_headline(c: Comparison) -> str:
             others = [m for m in METHODS if m not in ("autograd", "expect", "points") and (m == c.reference or c.per_method_ok.get(m))]
         return f"autograd disagrees with {_join(others)} {where}."
     return f"{_join(bad_methods)} {'disagrees' if len(bad_methods) == 1 else 'disagree'} with {c.reference} {where}."
+
+
+def _unresolved(m: MethodResult, wide: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
+    """Which components an inconclusive method cannot resolve: how many of how many, the first
+    few, and whether round-off is most of their bound (else truncation: f's shape within the steps)."""
+    count = sum(int(mask.sum()) for _, mask in wide)
+    total = sum(mask.size for _, mask in wide)
+    first = [var + f"[{', '.join(map(str, i))}]" if mask.ndim else var
+             for var, mask in wide for i in (zip(*np.nonzero(mask)) if mask.ndim else [()] if mask else [])][:3]
+    share = None
+    if m.roundoff is not None and m.error is not None and count:
+        part = sum(float(np.sum(m.roundoff[var][mask])) for var, mask in wide)
+        whole = sum(float(np.sum(np.asarray(m.error[var])[mask])) for var, mask in wide)
+        share = part / whole if whole > 0 else None
+    return {"count": count, "total": total, "first": first, "roundoff_share": share}
 
 
 def _compare_directional(run: Any, m: MethodResult, ref: MethodResult, floor: float, rtol, atol, disagreements: list[Disagreement]) -> bool:

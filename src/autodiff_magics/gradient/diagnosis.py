@@ -45,6 +45,8 @@ class Comparison:
     disagreements: list[Disagreement] = field(default_factory=list)
     per_method_ok: dict[str, bool] = field(default_factory=dict)
     inconclusive: list[str] = field(default_factory=list)
+    #: for each inconclusive method: the components it cannot resolve (see comparison._unresolved)
+    unresolved: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def by_method(self) -> dict[str, list[Disagreement]]:
         out: dict[str, list[Disagreement]] = {}
@@ -256,31 +258,53 @@ def low_precision_differences(c: Comparison) -> Finding | None:
 
 
 def inconclusive(c: Comparison) -> Finding | None:
-    if not c.inconclusive or c.disagreements:
+    if not c.unresolved or c.disagreements:
         return None
+    import torch
+
     from ..finite_differences import default_step
 
+    dtype = str(c.run.dt).replace("torch.", "")
+    wider = "--dtype float64 checks it with digits to spare" if c.run.dt != torch.float64 else None
     texts = []
-    for name in c.inconclusive:
+    for name in c.unresolved:  # the inconclusive methods, and the voters with a few components unresolved
         m = c.results[name]
         if m.gradient is None:
             continue
-        dtype = str(c.run.dt).replace("torch.", "")
+        u = c.unresolved[name]
+        where = _unresolved_words(u)
         if name in ("central", "forward", "directional"):
             step = f" with a step of {m.step:.2g}·max(1, |xᵢ|)" if m.step else ""
-            why = " (dominated by round-off, about ε·|f|/h)" if m.details.get("roundoff_share", 0) > 0.5 else ""
+            share = u.get("roundoff_share")
+            share = m.details.get("roundoff_share", 0) if share is None else share
             best = default_step("central" if name != "forward" else "forward", c.run.eps)
-            advice = (f"that step already suits {dtype} (it is the default): --dtype float64 checks it with digits to spare"
-                      if m.step and abs(m.step - best) <= 0.01 * best else
-                      f"the step that suits this dtype is ≈ {best:.2g}·max(1, |xᵢ|) (the default when --step is not given)")
-            texts.append(f"{name}{step} in {dtype} carries an error bound above a quarter of the gradient{why}, "
-                         f"so its agreement means nothing; {advice}.")
+            at_best = bool(m.step) and abs(m.step - best) <= 0.01 * best
+            if share > 0.5:
+                why = " (dominated by round-off, about ε·|f|/h)"
+                advice = (f"that step already suits {dtype} (it is the default): "
+                          + (wider or "f keeps too few digits here for differences to resolve its slope")
+                          if at_best else f"the step that suits this dtype is ≈ {best:.2g}·max(1, |xᵢ|) (the default when --step is not given)")
+            else:
+                why = (" (f is not smooth within its steps, x − 4h to x + 4h: a kink such as relu's or max's near a tie, "
+                       "or a fine staircase such as round's, in that variable)" if name != "forward" else
+                       " (truncation: f bends within the step there)")
+                advice = "a smaller --step crosses fewer kinks, or another point keeps clear of them"
+            texts.append(f"{name}{step} in {dtype} carries an error bound above a quarter of the gradient{where}{why}, "
+                         f"so its agreement there means nothing; {advice}.")
         else:  # no step to tune: the dtype's rounding at every node is what the bound allows for
             texts.append(
-                f"{name} in {dtype} carries an error bound above a quarter of the gradient (it rounds to {dtype} at "
-                "every node), so its agreement means nothing; --dtype float64 checks it with digits to spare."
+                f"{name} in {dtype} carries an error bound above a quarter of the gradient{where} (it rounds to {dtype} at "
+                f"every node), so its agreement means nothing" + (f"; {wider}." if wider else ".")
             )
     return Finding("inconclusive", " ".join(texts))
+
+
+def _unresolved_words(u: dict[str, Any]) -> str:
+    """' at 37 of 161 components (w[1, 0], w[2, 3], …)', or '' when it is all of them."""
+    if not u or not u.get("count") or u["count"] >= u["total"]:
+        return ""
+    more = ", …" if u["count"] > len(u["first"]) else ""
+    return f" at {u['count']:,} of {u['total']:,} components ({', '.join(u['first'])}{more})"
 
 
 def wrong_expect(c: Comparison) -> Finding | None:

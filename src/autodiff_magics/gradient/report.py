@@ -30,6 +30,8 @@ class MethodResult:
     evaluations: int | None = None
     step: float | None = None  # relative step (differences) or absolute step (directional)
     details: dict[str, Any] = field(default_factory=dict)
+    #: differences: the round-off part of each component's bound (not in ``to_dict``)
+    roundoff: dict[str, np.ndarray] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status}

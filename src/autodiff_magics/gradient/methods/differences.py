@@ -47,6 +47,7 @@ def runner(scheme: str) -> Callable[..., MethodResult]:
             evaluations=d.evaluations,
             step=d.relative_step,
             details={"roundoff_share": d.roundoff_share, **({"noise": d.noise} if getattr(d, "noise", None) is not None else {})},
+            roundoff=getattr(d, "roundoff", None) or None,
         )
 
     return runner
