@@ -34,6 +34,7 @@ from ..arrays import all_finite, largest_abs
 from ..cell import CellError, CellFunction
 from ..errors import InputError
 from .global_state import GlobalState, restore_uninterrupted
+from .numpy_cells import as_arrays, is_numpy_on_tensor
 from .side_effects import NamespaceWatch, WriteWatch
 from .substitution import Substitution
 from .values import scalar
@@ -211,7 +212,7 @@ class Evaluation:
                 variables = self._own_copies(variables, first)
                 with self._substituted(variables):
                     try:
-                        return self.cell(_as_arrays(variables) if self.numpy_points else variables)
+                        return self.cell(as_arrays(variables) if self.numpy_points else variables)
                     finally:
                         if first:
                             self._after_first(variables)
@@ -377,7 +378,7 @@ class Evaluation:
                     "checked with those promoted to float64 on the fly; your objects are unchanged"
                 )
                 return self.value()
-            if not self.numpy_points and _is_numpy_on_tensor(e.original, self.cell):
+            if not self.numpy_points and is_numpy_on_tensor(e.original, self.cell):
                 self.numpy_points = True
                 if self._writes is not None:
                     self._writes.restore_before()
@@ -418,23 +419,6 @@ class Evaluation:
             if not (other == value or (other != other and value != value)):
                 self.random = True
                 return
-
-
-def _as_arrays(variables: Mapping[str, Any]) -> dict[str, Any]:
-    """The variables as fresh NumPy arrays (a copy each run: NumPy's in-place edits bump no
-    tensor version, so they must never reach the point), except tensors that need a gradient."""
-    import torch
-
-    return {n: t.detach().cpu().numpy().copy() if isinstance(t, torch.Tensor) and not t.requires_grad else t
-            for n, t in variables.items()}
-
-
-def _is_numpy_on_tensor(error: BaseException, cell: Any) -> bool:
-    """Whether NumPy code may have failed for being handed a tensor: NumPy's reductions (np.sum,
-    np.mean, np.max ...) call the tensor's own method with NumPy's keywords, which torch does not
-    take (a TypeError). The run is then tried again on NumPy arrays; a real error stays an error."""
-    source = getattr(cell, "source", "") or ""
-    return isinstance(error, TypeError) and ("np." in source or "numpy" in source)
 
 
 def _has_modules(namespace: Mapping[str, Any] | None) -> bool:
