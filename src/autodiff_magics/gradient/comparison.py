@@ -108,7 +108,7 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
                 ok = False
         m.max_abs_error = worst
         c.per_method_ok[name] = ok
-        # a tolerance as wide as the gradient itself makes "agreement" meaningless: say so
+        # a tolerance above a quarter of the gradient makes "agreement" there meaningless: say so
         if ok and not user and math.isfinite(value) and name != "expect" and widest > resolution:
             c.unresolved[name] = u = _unresolved(m, wide)
             # a method that resolves most components votes on them, and its few others are named
@@ -163,8 +163,8 @@ def _default_headline(c: Comparison) -> str:
 
 
 def _unresolved(m: MethodResult, wide: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
-    """Which components an inconclusive method cannot resolve: how many of how many, the first
-    few, and whether round-off is most of their bound (else truncation: f's shape within the steps)."""
+    """The components a method cannot resolve: how many of how many, the first few, and the share
+    of round-off in their bounds (the rest is truncation: f's shape within the steps)."""
     count = sum(int(mask.sum()) for _, mask in wide)
     total = sum(mask.size for _, mask in wide)
     first = [var + f"[{', '.join(map(str, i))}]" if mask.ndim else var

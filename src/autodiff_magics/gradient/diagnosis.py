@@ -45,7 +45,8 @@ class Comparison:
     disagreements: list[Disagreement] = field(default_factory=list)
     per_method_ok: dict[str, bool] = field(default_factory=dict)
     inconclusive: list[str] = field(default_factory=list)
-    #: for each inconclusive method: the components it cannot resolve (see comparison._unresolved)
+    #: for each method with components it cannot resolve (inconclusive, or voting on the others):
+    #: which, and why (see comparison._unresolved)
     unresolved: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def by_method(self) -> dict[str, list[Disagreement]]:
