@@ -345,6 +345,7 @@ class Evaluation:
         if self.random:
             raise ValueError("the cell draws random numbers: evaluated one by one")
         rows = next(iter(batched.values())).shape[0]
+
         def one(variables: Mapping[str, Any]) -> Any:
             # the user's tensors are swapped for this row's variables inside vmap, where they are
             # one point each (outside it they would be the whole batch)
