@@ -58,6 +58,7 @@ def test_an_autograd_bound_is_made_only_when_read_and_sums_without_it():
     g = {"w": np.array([1.0, -2.0, 0.0]), "b": np.array([[3.0]], dtype=np.float32)}
     b = RelativeBound(g, 0.5, 0.25)
     assert total(b, "w") == 0.5 * 3 + 0.25 * 3 and not b._made  # the sum reads g, makes no bound
+    assert total(b, "w", l1=10.0) == 0.5 * 10 + 0.25 * 3  # a norm the caller read already
     assert b["w"].tolist() == [0.75, 1.25, 0.25] and b["b"].dtype == np.float64 and sorted(b) == ["b", "w"]
     assert total({"w": np.array([1.0, 2.0])}, "w") == 3.0
 

@@ -31,16 +31,20 @@ class RelativeBound(Mapping):
     def __len__(self) -> int:
         return len(self._grads)
 
-    def total(self, name: str) -> float:
-        """Σ bound[name]: scale·‖g‖₁ + floor·size, read from g in place."""
-        import torch
+    def total(self, name: str, l1: float | None = None) -> float:
+        """Σ bound[name]: scale·‖g‖₁ + floor·size, read from g in place (``l1``: ‖g‖₁ when the
+        caller has it)."""
+        g = self._grads[name]
+        if l1 is None:
+            import torch
 
-        g = np.ascontiguousarray(self._grads[name], dtype=np.float64)
-        return self.scale * float(torch.linalg.vector_norm(torch.from_numpy(g.reshape(-1)), 1)) + self.floor * g.size
+            l1 = float(torch.linalg.vector_norm(torch.from_numpy(np.ascontiguousarray(g, dtype=np.float64).reshape(-1)), 1))
+        return self.scale * l1 + self.floor * np.size(g)
 
 
-def total(bound: Mapping[str, Any], name: str) -> float:
-    """Σ of one variable's bound, without making it when it is a :class:`RelativeBound`."""
+def total(bound: Mapping[str, Any], name: str, l1: float | None = None) -> float:
+    """Σ of one variable's bound, without making it when it is a :class:`RelativeBound` (whose
+    sum ``l1`` = ‖g‖₁ gives, when the caller has it)."""
     if isinstance(bound, RelativeBound):
-        return bound.total(name)
+        return bound.total(name, l1)
     return float(np.sum(bound[name]))
