@@ -24,8 +24,6 @@ def _nested(a) -> str:
     """A small array as the user wrote it: [[1, 2], [3, 4]] for a 2 × 2 (one level per dimension)."""
     if a.ndim == 0:
         return fmt_num(float(a))
-    if a.ndim == 1:
-        return "[" + ", ".join(fmt_num(float(p)) for p in a) + "]"
     return "[" + ", ".join(_nested(b) for b in a) + "]"
 
 
