@@ -21,6 +21,7 @@ from .functions import NAMES
 
 __all__ = ["CellFunction", "CellError", "cell_line"]
 
+_MISSING = object()
 _LIBRARY_MODULES = ("math", "numpy", "torch", "sympy", "cmath", "builtins")
 
 
@@ -71,6 +72,30 @@ class CellFunction:
             return eval(self._last, scope)
         except Exception as e:
             raise CellError(self.describe(e), e) from e
+
+    def pure_over(self, variables: Mapping[str, Any]) -> bool:
+        """Whether the cell can reach nothing but these variables, numbers and the generic math
+        names (see :mod:`.purity`): no namespace object, generator, output or in-place write."""
+        if self.callable is not None:
+            return False
+        from .purity import analyse
+
+        found = analyse(self.source)
+        if not found.pure:
+            return False
+        import sys
+
+        torch = sys.modules.get("torch")
+        for name in found.free:
+            if name in variables:
+                continue
+            held = self._globals.get(name, _MISSING)
+            if name in found.modules and torch is not None and held is torch:
+                continue
+            if name in NAMES and held is NAMES[name]:
+                continue
+            return False
+        return True
 
     def describe(self, error: BaseException) -> str:
         """One sentence: which line of the cell raised what."""

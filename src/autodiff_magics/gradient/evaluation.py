@@ -79,6 +79,9 @@ class Evaluation:
         #: the cell is NumPy code that fails on tensors (np.sum(x), np.mean(x)): its plain runs get
         #: NumPy copies of the points (autograd's run keeps its tensors, and says it cannot follow)
         self.numpy_points = False
+        #: the cell reaches nothing but its variables (see :mod:`..purity`): its runs need no
+        #: generator reset, write watch, silencing or cut watcher (set with the points)
+        self.pure = False
         self.count = 0
         #: evaluations a vmap batch saved (its rows less the one run it counts as), for the progress line
         self.saved = 0
@@ -163,6 +166,10 @@ class Evaluation:
         self.points = points
         self._remake = remake
         self.numel = sum(int(t.numel()) for t in points.values())
+        self.pure = self.cell.pure_over(points)
+        state = getattr(self, "_state", None)
+        if not self.pure and state is not None and not state.generators:
+            state.save_generators()  # nothing has run yet: these are the generators the user had
         for name, original in originals.items():
             if isinstance(original, torch.Tensor):
                 self._originals[id(original)] = (original, name)
@@ -175,7 +182,8 @@ class Evaluation:
 
         The cell runs dozens of times: its warnings are collected and reported once each, as
         notes, instead of printed on every run (library deprecation chatter is dropped)."""
-        state = GlobalState.save()
+        # the generators are saved with the points, unless the cell cannot reach them
+        state = GlobalState.save(generators=False)
         self._state = state
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -235,6 +243,12 @@ class Evaluation:
         self.count += 1
         if self.progress is not None:
             self.progress(self.count)
+        if self.pure:  # nothing to reset, watch or silence: only the caller's contexts
+            with contextlib.ExitStack() as stack:
+                for c in contexts:
+                    stack.enter_context(c)
+                yield
+            return
         state = getattr(self, "_state", None)
         if state is not None:
             state.common_random_numbers(numpy=first or self._drawn.get("numpy", True) or self.cell.callable is not None)
@@ -256,7 +270,7 @@ class Evaluation:
 
     def _substituted(self, variables: Mapping[str, Any]) -> Any:
         """The user's tensors swapped for these variables wherever the cell reaches them."""
-        if self._originals or self.promote:
+        if (self._originals or self.promote) and not self.pure:
             return Substitution(self._originals, variables, self.dt if self.promote else None, self._promotable())
         return contextlib.nullcontext()
 
@@ -293,6 +307,9 @@ class Evaluation:
         import torch
 
         out = dict(variables)
+        if self.pure:  # no in-place write: the cell gets the points themselves
+            self._passed = {}
+            return out
         remake = getattr(self, "_remake", None)
         for name, t in variables.items():
             if not isinstance(t, torch.Tensor):

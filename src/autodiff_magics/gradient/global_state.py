@@ -24,14 +24,16 @@ class GlobalState:
     """What the user had: generators, default dtype/device, grad/inference/anomaly modes, mode stacks."""
 
     @classmethod
-    def save(cls) -> GlobalState:
+    def save(cls, generators: bool = True) -> GlobalState:
+        """The modes now, and the generators unless ``generators=False`` (then
+        :meth:`save_generators` saves them later, before the first run that may draw)."""
         import torch
 
         self = cls()
-        self.torch_rng = torch.get_rng_state()
-        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
-        self.numpy_rng = np.random.get_state()
-        self.python_rng = random.getstate()
+        self.torch_rng = self.cuda_rng = self.numpy_rng = self.python_rng = None
+        self.generators = False
+        if generators:
+            self.save_generators()
         self.dtype = torch.get_default_dtype()
         self.device = torch.get_default_device()
         self.grad = torch.is_grad_enabled()
@@ -42,6 +44,16 @@ class GlobalState:
         self.reseed = False
         self._inference_off = None
         return self
+
+    def save_generators(self) -> None:
+        """The generators as they are now: every run starts from them, and they are put back."""
+        import torch
+
+        self.torch_rng = torch.get_rng_state()
+        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+        self.numpy_rng = np.random.get_state()
+        self.python_rng = random.getstate()
+        self.generators = True
 
     def enter(self, dt: Any, user_modes: list[str]) -> None:
         import torch
@@ -63,6 +75,8 @@ class GlobalState:
         NumPy's is set back only when the cell draws from it (setting it costs 30 µs)."""
         import torch
 
+        if not self.generators:
+            return
         if self.reseed:
             seed = 0x5EED if self.reseed is True else int(self.reseed)
             torch.manual_seed(seed), np.random.seed(seed), random.seed(seed)
@@ -78,6 +92,8 @@ class GlobalState:
         """Which generators moved since the check began (after the first run: which the cell uses)."""
         import torch
 
+        if not self.generators:
+            return {"torch": False, "numpy": False, "python": False}
         now = np.random.get_state()
         return {
             "torch": not torch.equal(torch.get_rng_state(), self.torch_rng),
@@ -96,11 +112,12 @@ class GlobalState:
         if self._inference_off is not None:
             self._inference_off.__exit__(None, None, None)
             self._inference_off = None
-        torch.set_rng_state(self.torch_rng)
-        if self.cuda_rng is not None:
-            torch.cuda.set_rng_state_all(self.cuda_rng)
-        np.random.set_state(self.numpy_rng)
-        random.setstate(self.python_rng)
+        if self.generators:
+            torch.set_rng_state(self.torch_rng)
+            if self.cuda_rng is not None:
+                torch.cuda.set_rng_state_all(self.cuda_rng)
+            np.random.set_state(self.numpy_rng)
+            random.setstate(self.python_rng)
         torch.set_default_dtype(self.dtype)
         if torch.get_default_device() != self.device:
             torch.set_default_device(self.device)

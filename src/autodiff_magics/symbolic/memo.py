@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
-__all__ = ["signature", "remembered", "remember", "clear", "MEMO_SIZE"]
+__all__ = ["signature", "remembered", "remember", "clear", "MEMO_SIZE", "pure_key", "remembered_pure", "remember_pure", "knows_pure"]
 
 #: replays remembered (least recently used forgotten first)
 MEMO_SIZE = 16
@@ -93,6 +93,101 @@ def remember(key: Hashable | None, result: Any, record: Any, replay_outputs: Any
 
 def clear() -> None:
     _memo.clear()
+    _pure.clear()
+
+
+# -- pure cells: remembered by source and point, so that a re-run needs no record at all ----------
+#
+# A pure cell (see ..purity) is straight-line code over its variables: the same source at the same
+# point, shapes and dtypes runs the same operators with the same values, so its replay is the same;
+# what belongs to the run, the autograd nodes its annotations are keyed by, is found again in the
+# new run's graph: its operation nodes in creation order (``_sequence_nr``), checked against the
+# node types the first run had.
+
+#: the largest point (elements) and forward values kept for annotations (elements) of a pure cell
+PURE_POINT_ELEMENTS = 4096
+PURE_VALUE_ELEMENTS = 65536
+
+_pure: OrderedDict[Hashable, tuple[Any, tuple[str, ...], list[tuple[int, Any, Any]]]] = OrderedDict()
+
+
+def pure_key(source: str, points: Any) -> Hashable | None:
+    """The key of a pure cell's replay at these points (tensors by name), or None when too big."""
+    parts = []
+    for name, t in points.items():
+        if t.numel() > PURE_POINT_ELEMENTS:
+            return None
+        parts.append((name, tuple(t.shape), t.dtype, str(t.device), _bytes(t.detach())))
+    return source, tuple(parts)
+
+
+def knows_pure(key: Hashable | None) -> bool:
+    return key is not None and key in _pure
+
+
+def remember_pure(key: Hashable | None, result: Any, output: Any) -> None:
+    """Keep a pure cell's ``result`` (its annotations by the rank of their nodes in ``output``'s graph)."""
+    if key is None:
+        return
+    nodes = _operation_nodes(output)
+    entries = getattr(result.annotations, "_entries", None)
+    if nodes is None or entries is None:
+        return
+    rank = {node: i for i, node in enumerate(nodes)}
+    places = [(rank[node], values, real) for node, (values, real) in entries.items() if node in rank]
+    if sum(0 if real is None else real.numel() for _, _, real in places) > PURE_VALUE_ELEMENTS:
+        return
+    kept = copy.copy(result)
+    kept.annotations = {}
+    kept.__dict__.setdefault("_printed", getattr(result.annotations, "printed", {}))
+    kept.gradient = {n: g.copy() for n, g in result.gradient.items()}
+    kept.notes = list(result.notes)
+    _pure[key] = (kept, tuple(type(n).__name__ for n in nodes), places)
+    while len(_pure) > MEMO_SIZE:
+        _pure.popitem(last=False)
+
+
+def remembered_pure(key: Hashable | None, output: Any, symbols: Any) -> Any:
+    """The remembered result of a pure cell with annotations on ``output``'s nodes, or None
+    (not remembered, or the graph is not the one remembered)."""
+    hit = _pure.get(key) if key is not None else None
+    if hit is None:
+        return None
+    result, kinds, places = hit
+    nodes = _operation_nodes(output)
+    if nodes is None or tuple(type(n).__name__ for n in nodes) != kinds:
+        del _pure[key]  # the next run records again
+        return None
+    _pure.move_to_end(key)
+    from .engine import Annotations
+
+    out = copy.copy(result)
+    out.notes = list(result.notes)
+    out.gradient = {n: g.copy() for n, g in result.gradient.items()}
+    out.annotations = Annotations({nodes[r]: (values, real) for r, values, real in places}, symbols, printed=result.__dict__.get("_printed"))
+    return out
+
+
+def _operation_nodes(output: Any, limit: int = 100_000) -> list[Any] | None:
+    """The operation nodes of ``output``'s graph (no leaf's AccumulateGrad) in creation order."""
+    root = getattr(output, "grad_fn", None)
+    if root is None:
+        return None
+    seen = {root}
+    stack = [root]
+    nodes = []
+    while stack:
+        node = stack.pop()
+        if type(node).__name__ != "AccumulateGrad":
+            nodes.append(node)
+        for child, _ in node.next_functions:
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append(child)
+        if len(seen) > limit:
+            return None
+    nodes.sort(key=lambda n: n._sequence_nr())
+    return nodes
 
 
 def _key(value: Any) -> Hashable:

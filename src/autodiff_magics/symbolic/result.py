@@ -3,6 +3,9 @@ were differentiated (piecewise-constant pieces held constant, kinks found at the
 
 from __future__ import annotations
 
+import functools
+import math
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +82,14 @@ def _pretty_name(name: str, index: tuple[int, ...]) -> str:
 
 def make_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     """Real SymPy symbols shaped like a variable: x -> x_0, x_1, ... (LaTeX x_{0})."""
+    shape = tuple(shape)
+    if math.prod(shape) > 4096:
+        return _symbols.__wrapped__(name, shape)
+    return _symbols(name, shape).copy()  # SymPy's symbols are immutable: made once per name and shape
+
+
+@functools.lru_cache(maxsize=256)
+def _symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     out = np.empty(shape, dtype=object)
     for idx in np.ndindex(*shape):
         label = name if not idx else f"{name}_{{{','.join(map(str, idx))}}}" if len(idx) > 1 else f"{name}_{idx[0]}"

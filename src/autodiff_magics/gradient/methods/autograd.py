@@ -103,8 +103,9 @@ def forward(run, leaves: Mapping[str, Any], recorded: bool = True) -> Any:
 
     from ...cuts import CutSpy
 
-    spy = CutSpy(run.cell)
-    contexts = ([factory(leaves) for factory in run.forward_contexts] if recorded else []) + [spy]
+    # a pure cell calls nothing that could cut the graph (see ..purity): no watcher needed
+    spy = None if getattr(run, "pure", False) else CutSpy(run.cell)
+    contexts = ([factory(leaves) for factory in run.forward_contexts] if recorded else []) + ([spy] if spy is not None else [])
     try:
         with torch.enable_grad():
             out = run(dict(leaves), contexts=contexts)
@@ -124,7 +125,7 @@ def forward(run, leaves: Mapping[str, Any], recorded: bool = True) -> Any:
                 "NumPy; write torch's functions (x.sum(), torch.mean(x), torch.sin(x)) instead of NumPy's",
             )
         return MethodResult("autograd", "failed", f"the cell failed under autograd: {e}")
-    run.cuts = spy.cuts
+    run.cuts = spy.cuts if spy is not None else []
     return out
 
 

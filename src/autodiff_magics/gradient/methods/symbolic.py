@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -36,22 +37,31 @@ def join_autograd(run) -> bool:
         record_operators = engine.record_operators
     except (ImportError, AttributeError):
         return False
+    from ...symbolic import memo
+
     recorder: dict[str, Any] = {}
 
     def factory(leaves: Mapping[str, Any]) -> Any:
+        # a pure cell run again at the same point replays what it replayed before: no record needed
+        key = memo.pure_key(run.source, leaves) if getattr(run, "pure", False) else None
+        recorder["pure"] = key
+        if memo.knows_pure(key):
+            recorder["record"] = None
+            return contextlib.nullcontext()
         recorder["record"] = record_operators(dict(leaves))
         return recorder["record"]
 
     def annotate(out: Any, leaves: Mapping[str, Any]) -> Any:
-        record = recorder.pop("record", None)
-        if record is None:
+        record, key = recorder.pop("record", None), recorder.pop("pure", None)
+        if record is None and not memo.knows_pure(key):
             return None
         import time
 
         start = time.perf_counter()
         try:
-            record.finish(out)
-            result = _run(run, record)
+            if record is not None:
+                record.finish(out)
+            result = _run(run, record, pure=(key, out) if key is not None else None)
         except Exception as e:  # noqa: BLE001 - the symbolic row says why; autograd goes on
             result = MethodResult("symbolic", "failed", f"SymPy could not replay the recorded run: {_first_line(e)}")
         result.seconds = time.perf_counter() - start
@@ -63,7 +73,10 @@ def join_autograd(run) -> bool:
     return True
 
 
-def _run(run, record: Any) -> MethodResult:
+def _run(run, record: Any, pure: tuple[Any, Any] | None = None) -> MethodResult:
+    """The symbolic row from ``record`` (None: the engine runs the cell itself); ``pure`` is a
+    pure cell's (memo key, f's tensor in the recorded run): its replay is remembered by that key,
+    and with no record it is taken from there."""
     try:
         from ...symbolic import SymbolicUnsupported, trace_and_differentiate
     except ImportError as e:  # pragma: no cover - sympy is a dependency
@@ -76,7 +89,18 @@ def _run(run, record: Any) -> MethodResult:
                             "record, which does not see through the copy")
     points = {name: host(t) for name, t in run.points.items()}
     try:
-        result = trace_and_differentiate(run, points) if record is None else trace_and_differentiate(run, points, record=record)
+        result = None
+        if pure is not None and record is None:
+            from ...symbolic import memo
+            from ...symbolic.result import make_symbols
+
+            result = memo.remembered_pure(pure[0], pure[1], {name: make_symbols(name, p.shape) for name, p in points.items()})
+        if result is None:
+            result = trace_and_differentiate(run, points) if record is None else trace_and_differentiate(run, points, record=record)
+            if pure is not None and record is not None:
+                from ...symbolic import memo
+
+                memo.remember_pure(pure[0], result, pure[1])
     except CellError as e:
         if isinstance(e.original, SymbolicUnsupported):
             where = run.cell.describe(e.original)
