@@ -26,6 +26,16 @@ BATCH_ELEMENTS = 1 << 23
 #: fewer shifted points than this go one by one: vmap's set-up costs about as much as 8 plain
 #: evaluations of a small f (measured here: 1.0 ms either way at 8 points, 1.2 against 2.3 ms at 40)
 MIN_BATCH_ROWS = 16
+#: dtypes whose every value float64 holds exactly (a batch of them can be made in float64)
+_EXACT_IN_FLOAT64 = ()
+
+
+def _exact_dtypes() -> tuple[Any, ...]:
+    import torch
+
+    return (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+
+
 #: a batched value may differ from a plain one by this many ε·max|f| (reductions may reorder)
 BATCH_TOLERANCE = 1024
 
@@ -78,13 +88,27 @@ def _batched(evaluate_batch: EvaluateBatch, points: Mapping[str, Any], shifts: l
     a value, NumPy)."""
     import torch
 
+    global _EXACT_IN_FLOAT64
+    if not _EXACT_IN_FLOAT64:
+        _EXACT_IN_FLOAT64 = _exact_dtypes()
     rows = len(shifts)
-    batched = {name: x.detach().reshape(1, -1).repeat(rows, 1) for name, x in points.items()}
-    for name, flat in batched.items():
+    batched = {}
+    for name, x in points.items():
         picked = [(k, i, v) for k, (n, i, v) in enumerate(shifts) if n == name]
+        if x.device.type == "cpu" and x.dtype in _EXACT_IN_FLOAT64:
+            # made in NumPy (a few µs less than torch's indexing for small points): the point's
+            # values and the shifted ones are float64-exact in these dtypes, so the cast is exact
+            flat = np.tile(x.detach().reshape(-1).double().numpy(), (rows, 1))
+            if picked:
+                ks, idx, vals = zip(*picked)
+                flat[ks, idx] = vals
+            batched[name] = torch.from_numpy(flat).to(x.dtype)
+            continue
+        flat = x.detach().reshape(1, -1).repeat(rows, 1)
         if picked:
             ks, idx, vals = zip(*picked)
             flat[list(ks), list(idx)] = torch.tensor(vals, dtype=flat.dtype, device=flat.device)
+        batched[name] = flat
     try:
         values = evaluate_batch({name: b.reshape(rows, *points[name].shape) for name, b in batched.items()})
     except Exception:

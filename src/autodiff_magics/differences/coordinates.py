@@ -189,7 +189,7 @@ def per_coordinate(
         parts[name] = np.minimum(roundoff, err).reshape(shape)
     return Differences(
         scheme, grads, errors, steps, rel, len(shifts) + extra, kinks, share, max(floor, measured) if refine else used_noise, f_scale, ratio,
-        float(np.median(smooth)) if smooth else None, notes, jumps, shared, parts,
+        _median(smooth), notes, jumps, shared, parts,
     )
 
 
@@ -215,11 +215,14 @@ def plan_of(points: Mapping[str, Any], scheme: str, eps: float, relative_step: f
         plus = np.stack([rounded(xs + k * h, x.dtype) - xs for k in multiples])
         minus = np.stack([xs - rounded(xs - k * h, x.dtype) for k in multiples])
         plan.append((name, xs, plus, minus))
+        up, down = (xs + plus).T.tolist(), (xs - minus).T.tolist()  # per coordinate, per multiple
         for i in range(xs.size):
-            for k in range(len(multiples)):
-                shifts.append((name, i, float(xs[i] + plus[k, i])))
-                if both:
-                    shifts.append((name, i, float(xs[i] - minus[k, i])))
+            if both:
+                for a, b in zip(up[i], down[i]):
+                    shifts.append((name, i, a))
+                    shifts.append((name, i, b))
+            else:
+                shifts.extend((name, i, a) for a in up[i])
     return plan, shifts
 
 
@@ -268,6 +271,17 @@ def _refine(evaluate, points, name, i, x, h, eps, f0, floor, pooled) -> tuple[fl
     if len(found) == 2 and found[0][3]:  # a coarser value without a jump in its steps must fit too
         bound = max(bound, abs(value - found[0][0]) + found[0][1])
     return value, bound, step, used
+
+
+def _median(values: list[float]) -> float | None:
+    """``np.median`` of a short list, without NumPy's overhead (NaN anywhere: NaN, as NumPy gives)."""
+    if not values:
+        return None
+    if any(v != v for v in values):
+        return math.nan
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    return float(ordered[half]) if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def _ratio(measured: float, explained: float) -> float:

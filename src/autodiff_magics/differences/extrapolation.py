@@ -55,11 +55,12 @@ def extrapolate(d: np.ndarray, half: np.ndarray, rows: list[int]) -> tuple[np.nd
     """Richardson's extrapolation to h = 0 of the central differences in ``rows`` (the polynomial
     in h² through them, for the steps actually taken, cancels the h², h⁴, … terms), and its
     round-off gain Σ|wₖ|/hₖ per unit of noise in each f."""
-    s = (half[rows] / half[rows[0]]) ** 2  # (m, n), well scaled
+    picked = half[rows]
+    s = (picked / picked[0]) ** 2  # (m, n), well scaled
     nominal = _nominal(tuple(rows))
     # steps exactly k·h (the usual case): the weights are constants, made by the same arithmetic
-    w = nominal[1] if np.array_equal(s, np.broadcast_to(nominal[0], s.shape)) else _lagrange_at_zero(s)
-    return np.sum(w * d[rows], axis=0), np.sum(np.abs(w) / half[rows], axis=0)
+    w = nominal[1] if (s == nominal[0]).all() else _lagrange_at_zero(s)
+    return np.add.reduce(w * d[rows], axis=0), np.add.reduce(np.abs(w) / picked, axis=0)
 
 
 _NOMINAL: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}

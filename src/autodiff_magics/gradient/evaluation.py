@@ -369,7 +369,9 @@ class Evaluation:
             with self._substituted(variables):
                 return self.cell(variables)
 
-        with torch.no_grad(), warnings.catch_warnings(), self._isolated(self.count == 0):
+        # no graph can be built from the batch's detached points by a pure cell, and vmap runs
+        # faster outside no_grad (64 against 78 µs on the seed's f2)
+        with contextlib.nullcontext() if self.pure else torch.no_grad(), warnings.catch_warnings(), self._isolated(self.count == 0):
             warnings.simplefilter("ignore")  # vmap's notes on slow fallbacks are ours, not the cell's
             out = vmap(one)(dict(batched))
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (rows,) or out.is_complex():

@@ -106,8 +106,10 @@ def prepare(name: str, value: Any, dt: Any, dev: Any, source: str | None, notes:
     elif tensor.dtype != dt and isinstance(original, torch.Tensor):
         notes.append(f"{name} is {str(tensor.dtype).replace('torch.', '')}; checked in {str(dt).replace('torch.', '')} (use --dtype to change)")
     fresh = tensor.to(device=dev, dtype=dt, copy=True).contiguous()
-    bad = ~torch.isfinite(fresh)
-    if bool(bad.any()):
+    from ..arrays import all_finite
+
+    if not all_finite(fresh):  # one sum, no mask, when the point is finite (the usual case)
+        bad = ~torch.isfinite(fresh)
         where = torch.nonzero(bad)[0].tolist()
         at = f"{name}[{', '.join(map(str, where))}]" if where else name
         kind = "nan" if math.isnan(float(fresh.reshape(-1)[bad.reshape(-1)][0])) else "infinite"
