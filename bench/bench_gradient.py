@@ -17,6 +17,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 import numpy as np
 import sympy as sym
@@ -50,6 +51,22 @@ def seed_cells() -> None:
     xt.grad
 
 
+def interleaved_medians(*fns, rounds: int = 40, per_round: int = 5, warmup: int = 10) -> list[float]:
+    """Median seconds per call of each of ``fns``, timed in ``rounds`` alternating rounds of
+    ``per_round`` calls each (after ``warmup`` calls of each)."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, out in zip(fns, samples):
+            for _ in range(per_round):
+                start = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - start)
+    return [statistics.median(s) for s in samples]
+
+
 def timed_in_fresh_process(setup: str, statement: str, repeat: int = 5) -> float:
     """Median seconds of ``statement`` run once in each of ``repeat`` fresh interpreters."""
     code = f"import time\n{setup}\nt = time.perf_counter()\n{statement}\nprint(time.perf_counter() - t)"
@@ -67,9 +84,13 @@ def main() -> None:
     ip.display_formatter.active_types = ["text/plain"]
     ip.run_line_magic("load_ext", "autodiff_magics")
 
-    ours = median_time(lambda: ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2))
-    shown = median_time(lambda: ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2).to_text())
-    theirs = median_time(seed_cells)
+    # the three are timed in alternating rounds, so that a change in the machine's load during the
+    # run weighs on each alike (timed one after the other, the ratio moved by 2x between runs here)
+    ours, shown, theirs = interleaved_medians(
+        lambda: ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2),
+        lambda: ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2).to_text(),
+        seed_cells,
+    )
     print(f"1. warm %%gradient on f2: {ours * 1e3:.1f} ms ({shown * 1e3:.1f} ms with its text printed); the seed's "
           f"hand-written cells: {theirs * 1e3:.1f} ms; ratio {ours / theirs:.2f}x ({shown / theirs:.2f}x printed; target <= 3x)")
 

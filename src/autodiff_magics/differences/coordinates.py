@@ -212,8 +212,9 @@ def plan_of(points: Mapping[str, Any], scheme: str, eps: float, relative_step: f
         h = rounded(xs + rel * width, x.dtype) - xs
         tiny = h == 0.0
         h[tiny] = (rounded(xs + 4 * eps * width, x.dtype) - xs)[tiny]
-        plus = np.stack([rounded(xs + k * h, x.dtype) - xs for k in multiples])
-        minus = np.stack([xs - rounded(xs - k * h, x.dtype) for k in multiples])
+        k = _column(multiples)  # every multiple at once: the same elementwise arithmetic as one by one
+        plus = rounded(xs + k * h, x.dtype) - xs
+        minus = xs - rounded(xs - k * h, x.dtype)
         plan.append((name, xs, plus, minus))
         up, down = (xs + plus).T.tolist(), (xs - minus).T.tolist()  # per coordinate, per multiple
         for i in range(xs.size):
@@ -271,6 +272,16 @@ def _refine(evaluate, points, name, i, x, h, eps, f0, floor, pooled) -> tuple[fl
     if len(found) == 2 and found[0][3]:  # a coarser value without a jump in its steps must fit too
         bound = max(bound, abs(value - found[0][0]) + found[0][1])
     return value, bound, step, used
+
+
+_COLUMNS: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def _column(multiples: tuple[int, ...]) -> np.ndarray:
+    found = _COLUMNS.get(multiples)
+    if found is None:
+        found = _COLUMNS[multiples] = np.array(multiples, dtype=float)[:, None]
+    return found
 
 
 def _median(values: list[float]) -> float | None:

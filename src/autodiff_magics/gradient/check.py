@@ -136,8 +136,9 @@ def _check(run, f, cell, points, sources, dt, dtype, device, notes, methods, ste
             f"every other {', '.join(lower)} tensor the cell reaches (a module's parameters and buffers, constants) is promoted "
             f"as well: the cell runs on {dtype} copies, your objects are unchanged (--dtype {lower[0]} checks in their own dtype)"
         )
-    value = run.value()
     planned = plan(methods, expect is not None, run.numel, symbolic_limit, fd_limit, points_around)
+    run.hold_forward = "autograd" in planned
+    value = run.value()
     current = [""]
     if progress is not None:
         total = run.count + _evaluations(planned, run.numel, directions, points_around)

@@ -82,6 +82,10 @@ class Evaluation:
         #: the cell reaches nothing but its variables (see :mod:`..purity`): its runs need no
         #: generator reset, write watch, silencing or cut watcher (set with the points)
         self.pure = False
+        #: run the first evaluation of a pure cell on leaves under grad mode, and keep it as
+        #: autograd's forward: (leaves, output) in ``held_forward`` (see :meth:`value`)
+        self.hold_forward = False
+        self.held_forward: tuple[dict[str, Any], Any] | None = None
         self.count = 0
         #: evaluations a vmap batch saved (its rows less the one run it counts as), for the progress line
         self.saved = 0
@@ -384,8 +388,15 @@ class Evaluation:
         import torch
 
         try:
-            with torch.no_grad():
-                out = self(dict(self.points))
+            if self.hold_forward and self.pure:
+                # the same operators on the same values with a graph: autograd's forward, run once
+                leaves = {name: t.detach().requires_grad_(True) for name, t in self.points.items()}
+                with torch.enable_grad():
+                    out = self(dict(leaves))
+                self.held_forward = (leaves, out)
+            else:
+                with torch.no_grad():
+                    out = self(dict(self.points))
         except CellError as e:
             if _is_dtype_mismatch(e.original) and not self.promote and self.dt == torch.float64:
                 self.promote = True

@@ -33,8 +33,12 @@ def run(run, **_: Any) -> MethodResult:
 
     # leaves over the check's own points, not copies of them (a 10⁶-parameter model: 8 MB less):
     # a cell that writes its variables in place gets a copy of them from the evaluation
-    leaves = {name: t.detach().requires_grad_(True) for name, t in run.points.items()}
-    out = forward(run, leaves)
+    out = _held(run)
+    if out is not None:
+        leaves, out = out
+    else:
+        leaves = {name: t.detach().requires_grad_(True) for name, t in run.points.items()}
+        out = forward(run, leaves)
     if isinstance(out, MethodResult):
         return out
     names = list(leaves)
@@ -91,6 +95,22 @@ def run(run, **_: Any) -> MethodResult:
     if nan:
         details["nonfinite"] = nan
     return MethodResult("autograd", "ok", gradient=grads, error=error, details=details)
+
+
+def _held(run) -> tuple[dict[str, Any], Any] | None:
+    """The pure cell's first run, made on leaves under grad mode (see ``Evaluation.value``), when
+    no forward context needs to watch the forward (the symbolic engine remembers this cell's
+    replay): (leaves, output), else None (and the forward runs again)."""
+    held = getattr(run, "held_forward", None)
+    if held is None:
+        return None
+    run.held_forward = None  # one use: the graph goes with the backward
+    leaves, out = held
+    contexts = [factory(leaves) for factory in run.forward_contexts]
+    if not all(isinstance(c, contextlib.nullcontext) for c in contexts):
+        return None
+    run.cuts = []  # a pure cell calls nothing that cuts the graph
+    return leaves, out
 
 
 def forward(run, leaves: Mapping[str, Any], recorded: bool = True) -> Any:
