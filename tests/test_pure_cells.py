@@ -10,6 +10,7 @@ import torch
 from IPython.core.interactiveshell import InteractiveShell
 
 from autodiff_magics.cell import CellFunction
+from autodiff_magics.gradient import remembered
 from autodiff_magics.purity import analyse
 from autodiff_magics.symbolic import memo
 
@@ -22,8 +23,10 @@ def ip():
     shell.run_line_magic("load_ext", "autodiff_magics")
     shell.user_ns["torch"] = torch
     memo.clear()
+    remembered.clear()
     yield shell
     memo.clear()
+    remembered.clear()
 
 
 @pytest.mark.parametrize(
@@ -67,6 +70,7 @@ def test_the_pure_path_gives_what_the_guarded_path_gives(ip, monkeypatch, source
     pure = ip.run_cell_magic("gradient", "x=[1., 2., 3.]", source)
     again = ip.run_cell_magic("gradient", "x=[1., 2., 3.]", source)  # from the pure memo, no record
     memo.clear()
+    remembered.clear()
     monkeypatch.setattr(CellFunction, "pure_over", lambda self, variables: False)
     guarded = ip.run_cell_magic("gradient", "x=[1., 2., 3.]", source)
     assert pure.agree and guarded.agree
@@ -122,3 +126,63 @@ def test_a_remembered_replay_whose_graph_changed_is_not_used(ip):
     assert r.agree and not memo.knows_pure(key)  # forgotten: the next run records and remembers again
     ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2)
     assert memo.knows_pure(key)
+
+
+def test_the_collector_is_paused_for_a_pure_cell_only_and_left_as_it_was(ip, monkeypatch):
+    import gc
+
+    from autodiff_magics.gradient.global_state import GlobalState
+
+    seen = []
+    original = GlobalState.pause_collector
+    monkeypatch.setattr(GlobalState, "pause_collector", lambda self: (original(self), seen.append(gc.isenabled()))[0])
+    assert gc.isenabled()
+    assert ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2).agree
+    assert seen == [False] and gc.isenabled()  # paused during the check, on again after
+    ip.user_ns["w"] = torch.ones(3, dtype=torch.float64)
+    ip.run_cell_magic("gradient", "x=[1., 2., 3.]", "(w * x).sum()")  # not pure: the collector runs
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2)
+        assert not gc.isenabled()  # the user had it off: still off
+    finally:
+        gc.enable()
+    with pytest.raises(Exception, match="index 5 is out of bounds"):
+        ip.run_cell_magic("gradient", "x=[1., 2.]", "x[0] + x[5]")
+    assert gc.isenabled()
+
+
+def _captures(monkeypatch) -> list[int]:
+    from autodiff_magics.gradient.methods import autograd
+
+    made = []
+    original = autograd._capture
+    monkeypatch.setattr(autograd, "_capture", lambda *a, **k: (made.append(1), original(*a, **k))[1])
+    return made
+
+
+def test_a_re_run_takes_the_last_picture_only_when_its_backward_gives_the_same_gradient(ip, monkeypatch):
+    import numpy as np
+
+    made = _captures(monkeypatch)
+    first = ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2)
+    second = ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2)
+    assert made == [1]  # the second run's backward matched: no walk, no hooks
+    assert second.graph is not first.graph and second.graph.notes is not first.graph.notes
+    assert second.graph.count == 13 and second.graph.node(6).grad["received"][0]["values"] == [9.0, -8.0, 138.0]
+    assert _text(first) == _text(second)
+    # as if the last picture had been taken with another gradient: the graph is captured again
+    (key, (report, grads)), = remembered._memo.items()
+    remembered._memo[key] = (report, {"x": np.array([9.0, -8.0, 139.0])})
+    third = ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2)
+    assert made == [1, 1] and third.graph.node(6).grad["received"][0]["values"] == [9.0, -8.0, 138.0]
+    assert not remembered._memo  # forgotten: the next run captures and remembers its own
+    assert _text(ip.run_cell_magic("gradient", "x=[1., 2., 3.]", F2)) == _text(first)
+    assert made == [1, 1, 1] and len(remembered._memo) == 1
+    ip.run_cell_magic("gradient", "x=[1., 2., 4.]", F2)  # another point: its own picture
+    assert made == [1, 1, 1, 1] and len(remembered._memo) == 2
+    ip.user_ns["w"] = torch.ones(3, dtype=torch.float64)
+    for _ in range(2):
+        ip.run_cell_magic("gradient", "x=[1., 2., 3.]", "(w * x).sum()")  # not pure: captured every time
+    assert made == [1, 1, 1, 1, 1, 1] and len(remembered._memo) == 2

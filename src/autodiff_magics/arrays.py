@@ -26,6 +26,8 @@ def all_finite(a: Any) -> bool:
     a = np.asarray(a)
     if a.size == 0 or a.dtype.kind not in "fc":
         return True
+    if a.size <= 4096:  # small: the element check itself is cheaper than the sum's error state
+        return bool(np.isfinite(a).all())
     with np.errstate(all="ignore"):
         if math.isfinite(float(np.abs(a.sum()))):
             return True

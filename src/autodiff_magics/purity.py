@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Purity", "analyse", "PURE_METHODS"]
+__all__ = ["Purity", "analyse", "PURE_METHODS", "point_key"]
 
 #: tensor methods (and ``torch.<name>`` functions) that compute a new value from their operands
 #: only: no random draw, no in-place write, no copy out of the graph (``.item()``, ``.detach()``,
@@ -49,6 +51,23 @@ class Purity:
     pure: bool
     free: frozenset[str] = frozenset()
     modules: frozenset[str] = frozenset()
+
+
+def point_key(source: str, points: Any, limit: int = 4096) -> Hashable | None:
+    """What a pure cell's run depends on: its source and each variable's shape, dtype, device and
+    exact values (None when the points hold more than ``limit`` elements in all). Equal keys run
+    the same operators on the same values, so what such a run computed can be remembered by it."""
+    import torch
+
+    parts, total = [], 0
+    for name, t in points.items():
+        total += t.numel()
+        if total > limit:
+            return None
+        t = t.detach()
+        raw = t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        parts.append((name, tuple(t.shape), t.dtype, str(t.device), raw))
+    return source, tuple(parts)
 
 
 @functools.lru_cache(maxsize=256)

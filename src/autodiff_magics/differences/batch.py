@@ -57,15 +57,17 @@ def evaluate_all(
 ) -> tuple[list[float], list[str], int]:
     """f at every shifted point (variable, flat index, value), notes, and the evaluations spent
     beyond one per point (the plain checks of a batch, or a dropped batch)."""
-    plain = [lambda s=s: evaluate(shifted(points, *s)) for s in shifts]
+    def plain(k: int) -> float:
+        return evaluate(shifted(points, *shifts[k]))
+
     total = sum(int(x.numel()) for x in points.values())
-    if evaluate_batch is None or len(shifts) < MIN_BATCH_ROWS or len(shifts) * total > BATCH_ELEMENTS:
-        return [run() for run in plain], [], 0
+    rows = len(shifts)
+    if evaluate_batch is None or rows < MIN_BATCH_ROWS or rows * total > BATCH_ELEMENTS:
+        return [plain(k) for k in range(rows)], [], 0
     values = _batched(evaluate_batch, points, shifts)
     if values is None:
-        return [run() for run in plain], [], 0
-    rows = len(shifts)
-    seen = {k: plain[k]() for k in sorted({0, rows - 1})}
+        return [plain(k) for k in range(rows)], [], 0
+    seen = {k: plain(k) for k in sorted({0, rows - 1})}
     scale = max([abs(f0), *(abs(v) for v in values if math.isfinite(v))], default=0.0)
     for k, want in seen.items():
         got = values[k]
@@ -77,7 +79,7 @@ def evaluate_all(
             f"f under torch.func.vmap gave {got:.6g} where a plain evaluation gave {want:.6g} (with {where} shifted), "
             "so the batch was dropped and the shifted points evaluated one by one"
         )
-        return [seen[j] if j in seen else plain[j]() for j in range(rows)], [note], rows
+        return [seen[j] if j in seen else plain(j) for j in range(rows)], [note], rows
     for k, want in seen.items():
         values[k] = want
     return values, [], len(seen)

@@ -174,6 +174,8 @@ class Evaluation:
         state = getattr(self, "_state", None)
         if not self.pure and state is not None and not state.generators:
             state.save_generators()  # nothing has run yet: these are the generators the user had
+        if self.pure and state is not None:
+            state.pause_collector()  # a pure cell makes no reference cycles: nothing waits on the collector
         for name, original in originals.items():
             if isinstance(original, torch.Tensor):
                 self._originals[id(original)] = (original, name)
@@ -248,6 +250,9 @@ class Evaluation:
         if self.progress is not None:
             self.progress(self.count)
         if self.pure:  # nothing to reset, watch or silence: only the caller's contexts
+            if not contexts:
+                yield
+                return
             with contextlib.ExitStack() as stack:
                 for c in contexts:
                     stack.enter_context(c)

@@ -8,6 +8,7 @@ already on its way, so two quick Ctrl-C cannot leave a mode behind.
 
 from __future__ import annotations
 
+import gc
 import random
 import signal
 import sys
@@ -32,6 +33,7 @@ class GlobalState:
         self = cls()
         self.torch_rng = self.cuda_rng = self.numpy_rng = self.python_rng = None
         self.generators = False
+        self.collector: bool | None = None  # whether the cyclic collector was on, once paused
         if generators:
             self.save_generators()
         self.dtype = torch.get_default_dtype()
@@ -54,6 +56,15 @@ class GlobalState:
         self.numpy_rng = np.random.get_state()
         self.python_rng = random.getstate()
         self.generators = True
+
+    def pause_collector(self) -> None:
+        """Pause Python's cyclic garbage collector until :meth:`restore` (which turns it back on
+        if it was): a check allocates thousands of small objects, and the collections they
+        trigger scan the whole heap (torch's and SymPy's included): 0.27–0.29 ms of a 3 ms check
+        of the seed's f2 here. Only for cells that make no reference cycles of their own."""
+        if self.collector is None:
+            self.collector = gc.isenabled()
+            gc.disable()
 
     def enter(self, dt: Any, user_modes: list[str]) -> None:
         import torch
@@ -123,6 +134,10 @@ class GlobalState:
             torch.set_default_device(self.device)
         torch.set_grad_enabled(self.grad)
         torch.autograd.set_detect_anomaly(*self.anomaly)
+        if self.collector is not None:
+            if self.collector:
+                gc.enable()
+            self.collector = None
 
 
 def restore_uninterrupted(restore: Callable[[], None]) -> None:

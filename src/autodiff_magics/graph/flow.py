@@ -10,7 +10,7 @@ from typing import Any
 from .kinds import LEAF_INFO
 from .naming import Namer
 from .report import GraphReport
-from .saved import Reader, grad_summary, skipped_note
+from .saved import SMALL, Reader, grad_summary, skipped_note
 from .walk import Annotations, budget, roots_of, walk
 
 __all__ = ["capture_flow", "FlowCapture"]
@@ -64,6 +64,7 @@ class FlowCapture:
         self._handles: list[Any] = []
         self._flow: dict[int, dict[str, list[dict[str, Any] | None]]] = {}
         self._reader = Reader(sys.modules["torch"])
+        self._small: dict[int, tuple[Any, Any]] = {}  # id -> (small gradient, its summary), during the pass
 
     def __enter__(self) -> FlowCapture:
         if self._nodes is None:
@@ -91,12 +92,29 @@ class FlowCapture:
             self._nodes = None
             self._leaves = None
             self._reader.recent = []  # nor the gradients the reader kept to recognise
+            self._small = {}
 
     def _on_node(self, node_id: int, grad_inputs: tuple, grad_outputs: tuple) -> None:
-        self._flow[node_id] = {
-            "received": [grad_summary(self._reader, g) for g in grad_outputs],
-            "passed": [grad_summary(self._reader, g) for g in grad_inputs],
-        }
+        summary = self._summary
+        self._flow[node_id] = {"received": [summary(g) for g in grad_outputs], "passed": [summary(g) for g in grad_inputs]}
+
+    def _summary(self, g: Any) -> dict[str, Any] | None:
+        """:func:`grad_summary`, once per small gradient tensor: what a node passes on is, as an
+        object, what the next one receives (a small tensor is held, so that its id stays its own)."""
+        if g is None:
+            return None
+        try:
+            small = g.numel() <= SMALL
+        except Exception:  # noqa: BLE001 - summarised (or found unreadable) as before
+            small = False
+        if not small:
+            return grad_summary(self._reader, g)
+        held = self._small.get(id(g))
+        if held is not None and held[0] is g:
+            return held[1]
+        found = grad_summary(self._reader, g)
+        self._small[id(g)] = (g, found)
+        return found
 
     def _on_leaf(self, node_id: int, grad: Any) -> None:
         # a variable's gradient is the answer: summarised whatever the budget (it arrives last)

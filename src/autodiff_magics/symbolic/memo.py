@@ -113,12 +113,9 @@ _pure: OrderedDict[Hashable, tuple[Any, tuple[str, ...], list[tuple[int, Any, An
 
 def pure_key(source: str, points: Any) -> Hashable | None:
     """The key of a pure cell's replay at these points (tensors by name), or None when too big."""
-    parts = []
-    for name, t in points.items():
-        if t.numel() > PURE_POINT_ELEMENTS:
-            return None
-        parts.append((name, tuple(t.shape), t.dtype, str(t.device), _bytes(t.detach())))
-    return source, tuple(parts)
+    from ..purity import point_key
+
+    return point_key(source, points, PURE_POINT_ELEMENTS)
 
 
 def knows_pure(key: Hashable | None) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ...arrays import largest_abs
 from ...cell import CellError
+from .. import remembered
 from ..bounds import RelativeBound
 from ..report import MethodResult
 
@@ -50,7 +51,10 @@ def run(run, **_: Any) -> MethodResult:
     if out.numel() != 1:
         return MethodResult("autograd", "failed", f"the cell's value under autograd has shape {tuple(out.shape)}, not one number")
     annotations = run.annotate(out, leaves) if getattr(run, "annotate", None) is not None else None
-    capture = _capture(out, leaves, annotations, run.namespace)
+    # a pure cell run again at the same point: the last run's picture, if this backward matches it
+    key = remembered.graph_key(run, leaves, annotations is not None)
+    held = remembered.recall(key)
+    capture = None if held is not None else _capture(out, leaves, annotations, run.namespace)
     try:
         with capture if capture is not None else contextlib.nullcontext():
             raw = torch.autograd.grad(out.reshape(()), [leaves[n] for n in names], allow_unused=True)
@@ -69,6 +73,14 @@ def run(run, **_: Any) -> MethodResult:
             run.notes_after.append(f"autograd: f does not use {n} (its gradient is zero)")
         else:
             grads[n] = host(g)
+    if held is not None:
+        if remembered.same_gradient(held[1], grads):
+            run.graph, run.custom_functions = remembered.copy_of(held[0]), []
+        else:  # another gradient than the picture's: the graph is captured again, on a run of its own
+            remembered.forget(key)  # and the next run captures (and remembers) its own
+            run.graph = _captured_again(run)
+    elif capture is not None:
+        remembered.remember(key, run.graph, grads)
     nodes = run.graph.count if run.graph is not None else 1
     # round-off of the backward formulas: relative to each component, and absolute at the
     # gradient's scale (a component that cancels to 0 keeps the round-off of its parts); torch's
@@ -95,6 +107,23 @@ def run(run, **_: Any) -> MethodResult:
     if nan:
         details["nonfinite"] = nan
     return MethodResult("autograd", "ok", gradient=grads, error=error, details=details)
+
+
+def _captured_again(run) -> Any:
+    """The graph of one more forward and backward of the cell (not annotated), or None."""
+    import torch
+
+    leaves = {name: t.detach().requires_grad_(True) for name, t in run.points.items()}
+    out = forward(run, leaves, recorded=False)
+    if not isinstance(out, torch.Tensor) or not out.requires_grad or out.numel() != 1:
+        return None
+    capture = _capture(out, leaves, None, run.namespace)
+    try:
+        with capture:
+            torch.autograd.grad(out.reshape(()), list(leaves.values()), allow_unused=True)
+    except RuntimeError:
+        return None
+    return capture.report()
 
 
 def _held(run) -> tuple[dict[str, Any], Any] | None:
