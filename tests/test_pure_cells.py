@@ -186,3 +186,20 @@ def test_a_re_run_takes_the_last_picture_only_when_its_backward_gives_the_same_g
     for _ in range(2):
         ip.run_cell_magic("gradient", "x=[1., 2., 3.]", "(w * x).sum()")  # not pure: captured every time
     assert made == [1, 1, 1, 1, 1, 1] and len(remembered._memo) == 2
+
+
+def test_ctrl_c_during_a_pure_cells_check_leaves_everything_as_it_was(ip, monkeypatch):
+    import gc
+
+    from autodiff_magics.differences import coordinates
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(coordinates, "central", interrupted)  # in the middle of the central row
+    dtype, grad, modes = torch.get_default_dtype(), torch.is_grad_enabled(), torch._C._len_torch_function_stack()
+    state = torch.get_rng_state()
+    result = ip.run_cell("%%gradient x=[1., 2., 3.]\n" + F2)
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    assert gc.isenabled() and torch.get_default_dtype() == dtype and torch.is_grad_enabled() == grad
+    assert torch._C._len_torch_function_stack() == modes and torch.equal(torch.get_rng_state(), state)

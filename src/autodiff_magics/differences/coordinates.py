@@ -198,16 +198,39 @@ def shifted_points(points: Mapping[str, Any], scheme: str, eps: float, relative_
     return plan_of(points, scheme, eps, relative_step)[1]
 
 
+#: plans of small points, remembered by the points' exact values (a re-run checks the same point)
+_PLANS: dict[Any, Any] = {}
+PLAN_ELEMENTS = 4096
+
+
 def plan_of(points: Mapping[str, Any], scheme: str, eps: float, relative_step: float | None = None):
     """Per variable (name, x, +steps, −steps), and the shifted points (variable, flat index,
-    value) in evaluation order, as :func:`per_coordinate` takes them for ``scheme``."""
+    value) in evaluation order, as :func:`per_coordinate` takes them for ``scheme``. A plan is
+    arithmetic on the point alone: for a small point it is made once per exact value (each call
+    gets its own arrays)."""
+    from ..purity import point_key
+
+    key = point_key("", points, PLAN_ELEMENTS)
+    if key is None:
+        return _plan(points, scheme, eps, relative_step)
+    key = (key, scheme, eps, relative_step)
+    found = _PLANS.get(key)
+    if found is None:
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        found = _PLANS[key] = _plan(points, scheme, eps, relative_step)
+    plan, shifts = found
+    return [(name, xs.copy(), plus.copy(), minus.copy()) for name, xs, plus, minus in plan], list(shifts)
+
+
+def _plan(points: Mapping[str, Any], scheme: str, eps: float, relative_step: float | None):
     rel = relative_step if relative_step is not None else default_step(scheme, eps)
     both = scheme == "central"
     multiples = MULTIPLES if both else (1, 2)
     plan: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # (variable, x, +steps, −steps)
     shifts: list[tuple[str, int, float]] = []  # (variable, flat index, shifted value)
     for name, x in points.items():
-        xs = x.detach().reshape(-1).cpu().double().numpy()
+        xs = x.detach().reshape(-1).cpu().double().numpy().copy()
         width = np.maximum(1.0, np.abs(xs))
         h = rounded(xs + rel * width, x.dtype) - xs
         tiny = h == 0.0

@@ -100,7 +100,8 @@ def compare(run: Any, results: dict[str, MethodResult], reference: str, rtol: fl
                 tol = m.error[var] + ref.error[var] + floor
             widest = max(widest, float(np.max(tol)) if np.size(tol) else 0.0)
             if not user:
-                wide.append((var, np.broadcast_to(tol, np.shape(g_ref)) > resolution))
+                above = tol > resolution
+                wide.append((var, above if np.shape(above) == np.shape(g_ref) else np.broadcast_to(above, np.shape(g_ref))))
             bad = ~(diff <= tol)  # NaN counts as a disagreement
             for idx in zip(*np.nonzero(bad)) if bad.ndim else ([()] if bool(bad) else []):
                 idx = tuple(int(i) for i in idx)

@@ -19,8 +19,9 @@ import numpy as np
 
 __all__ = ["graph_key", "recall", "remember", "clear"]
 
-#: pictures remembered (least recently used forgotten first)
+#: pictures remembered (least recently used forgotten first), and the largest one kept (nodes)
 SIZE = 16
+NODES = 10_000
 
 _memo: OrderedDict[Hashable, tuple[Any, dict[str, np.ndarray]]] = OrderedDict()
 
@@ -51,7 +52,7 @@ def copy_of(report: Any) -> Any:
 
 
 def remember(key: Hashable | None, report: Any, gradient: Mapping[str, np.ndarray]) -> None:
-    if key is None or report is None:
+    if key is None or report is None or report.count > NODES:
         return
     _memo[key] = (copy_of(report), {n: np.array(g, copy=True) for n, g in gradient.items()})
     while len(_memo) > SIZE:
