@@ -17,13 +17,12 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 import sympy as sym
 import torch
 from IPython.core.interactiveshell import InteractiveShell
-from timing import median_time  # bench/, the script's own folder
+from timing import interleaved_medians  # bench/, the script's own folder
 
 F2 = "3*x[0]*x[2] - 2*x[1]**2 + 5*x[2]**3"
 
@@ -49,22 +48,6 @@ def seed_cells() -> None:
     out = 3 * xt[0] * xt[2] - 2 * xt[1] ** 2 + 5 * xt[2] ** 3
     out.backward()
     xt.grad
-
-
-def interleaved_medians(*fns, rounds: int = 40, per_round: int = 5, warmup: int = 10) -> list[float]:
-    """Median seconds per call of each of ``fns``, timed in ``rounds`` alternating rounds of
-    ``per_round`` calls each (after ``warmup`` calls of each)."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    samples: list[list[float]] = [[] for _ in fns]
-    for _ in range(rounds):
-        for fn, out in zip(fns, samples):
-            for _ in range(per_round):
-                start = time.perf_counter()
-                fn()
-                out.append(time.perf_counter() - start)
-    return [statistics.median(s) for s in samples]
 
 
 def timed_in_fresh_process(setup: str, statement: str, repeat: int = 5) -> float:
@@ -110,8 +93,8 @@ def main() -> None:
         y = (torch.sin(wd) * wd**2).sum()
         torch.autograd.grad(y, [wd])
 
-    one = median_time(forward_backward, repeat=7)
-    big = median_time(lambda: ip.run_cell_magic("gradient", "--wrt w", "(sin(w) * w**2).sum()"), repeat=5, warmup=1)
+    big, one = interleaved_medians(lambda: ip.run_cell_magic("gradient", "--wrt w", "(sin(w) * w**2).sum()"), forward_backward,
+                                   rounds=7, per_round=1, warmup=1)
     report = ip.run_cell_magic("gradient", "--wrt w", "(sin(w) * w**2).sum()")
     parts = ", ".join(f"{n} {m.seconds * 1e3:.0f} ms" for n, m in report.methods.items() if m.seconds)
     print(f"3. %%gradient --wrt w (10^6 elements, float64): {big * 1e3:.0f} ms ({parts}); one forward+backward: "
@@ -130,9 +113,9 @@ def main() -> None:
         loss = torch.nn.functional.mse_loss(twin(inputs64), targets64)
         torch.autograd.grad(loss, params)
 
-    one = median_time(model_forward_backward, repeat=7)
     cell = "torch.nn.functional.mse_loss(model(inputs), targets)"
-    big = median_time(lambda: ip.run_cell_magic("gradient", "--wrt model", cell), repeat=5, warmup=1)
+    big, one = interleaved_medians(lambda: ip.run_cell_magic("gradient", "--wrt model", cell), model_forward_backward,
+                                   rounds=7, per_round=1, warmup=1)
     report = ip.run_cell_magic("gradient", "--wrt model", cell)
     parts = ", ".join(f"{n} {m.seconds * 1e3:.0f} ms" for n, m in report.methods.items() if m.seconds)
     print(f"4. %%gradient --wrt model ({n:,} parameters, float32 model checked in float64): {big * 1e3:.0f} ms ({parts}); "
