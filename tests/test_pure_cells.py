@@ -203,3 +203,21 @@ def test_ctrl_c_during_a_pure_cells_check_leaves_everything_as_it_was(ip, monkey
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     assert gc.isenabled() and torch.get_default_dtype() == dtype and torch.is_grad_enabled() == grad
     assert torch._C._len_torch_function_stack() == modes and torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_pure_cells_runs_copy_only_the_names_it_reads():
+    from autodiff_magics.gradient.check import gradient
+
+    seen = []
+    original = CellFunction.__call__
+
+    def spy(self, variables):
+        seen.append(set(self._globals))
+        return original(self, variables)
+
+    namespace = {"torch": torch, **{f"big{i}": i for i in range(500)}}
+    import unittest.mock
+
+    with unittest.mock.patch.object(CellFunction, "__call__", spy):
+        r = gradient("torch.sin(x).sum() + sin(x[0])", x=[1.0, 2.0], namespace=namespace)
+    assert r.agree and seen and all(names == {"torch", "sin"} for names in seen)

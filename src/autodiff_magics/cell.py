@@ -97,6 +97,14 @@ class CellFunction:
             return False
         return True
 
+    def narrow(self) -> None:
+        """For a pure cell (see :meth:`pure_over`): keep only the names it reads of the namespace
+        copy, so that each run copies a few names instead of the whole namespace."""
+        from .purity import analyse
+
+        free = analyse(self.source).free
+        self._globals = {name: value for name, value in self._globals.items() if name in free}
+
     def describe(self, error: BaseException) -> str:
         """One sentence: which line of the cell raised what."""
         line_no = None

@@ -170,6 +170,8 @@ class Evaluation(FirstValue):
         state = getattr(self, "_state", None)
         if not self.pure and state is not None and not state.generators:
             state.save_generators()  # nothing has run yet: these are the generators the user had
+        if self.pure:
+            self.cell.narrow()  # each run copies the names it reads, not your whole namespace
         if self.pure and state is not None:
             state.pause_collector()  # a pure cell makes no reference cycles: nothing waits on the collector
         for name, original in originals.items():

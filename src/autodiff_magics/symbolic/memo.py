@@ -101,7 +101,7 @@ def clear() -> None:
 # A pure cell (see ..purity) is straight-line code over its variables: the same source at the same
 # point, shapes and dtypes runs the same operators with the same values, so its replay is the same;
 # what belongs to the run, the autograd nodes its annotations are keyed by, is found again in the
-# new run's graph: its operation nodes in creation order (``_sequence_nr``), checked against the
+# new run's graph: its operation nodes in depth-first order from f's node, checked against the
 # node types the first run had.
 
 #: the largest point (elements) and forward values kept for annotations (elements) of a pure cell
@@ -126,7 +126,7 @@ def remember_pure(key: Hashable | None, result: Any, output: Any) -> None:
     """Keep a pure cell's ``result`` (its annotations by the rank of their nodes in ``output``'s graph)."""
     if key is None:
         return
-    nodes = _operation_nodes(output)
+    nodes, kinds = _operation_nodes(output)
     entries = getattr(result.annotations, "_entries", None)
     if nodes is None or entries is None:
         return
@@ -139,7 +139,7 @@ def remember_pure(key: Hashable | None, result: Any, output: Any) -> None:
     kept.__dict__.setdefault("_printed", getattr(result.annotations, "printed", {}))
     kept.gradient = {n: g.copy() for n, g in result.gradient.items()}
     kept.notes = list(result.notes)
-    _pure[key] = (kept, tuple(type(n).__name__ for n in nodes), places)
+    _pure[key] = (kept, kinds, places)
     while len(_pure) > MEMO_SIZE:
         _pure.popitem(last=False)
 
@@ -151,8 +151,8 @@ def remembered_pure(key: Hashable | None, output: Any, symbols: Any) -> Any:
     if hit is None:
         return None
     result, kinds, places = hit
-    nodes = _operation_nodes(output)
-    if nodes is None or tuple(type(n).__name__ for n in nodes) != kinds:
+    nodes, found = _operation_nodes(output)
+    if nodes is None or found != kinds:
         del _pure[key]  # the next run records again
         return None
     _pure.move_to_end(key)
@@ -165,26 +165,28 @@ def remembered_pure(key: Hashable | None, output: Any, symbols: Any) -> Any:
     return out
 
 
-def _operation_nodes(output: Any, limit: int = 100_000) -> list[Any] | None:
-    """The operation nodes of ``output``'s graph (no leaf's AccumulateGrad) in creation order."""
+def _operation_nodes(output: Any, limit: int = 100_000) -> tuple[list[Any] | None, tuple[type, ...]]:
+    """The operation nodes of ``output``'s graph (no leaf's AccumulateGrad) in depth-first order
+    from f's node, which is the same for the same operators, and their types."""
     root = getattr(output, "grad_fn", None)
     if root is None:
-        return None
+        return None, ()
     seen = {root}
     stack = [root]
-    nodes = []
+    nodes, kinds = [], []
     while stack:
         node = stack.pop()
-        if type(node).__name__ != "AccumulateGrad":
+        kind = type(node)
+        if kind.__name__ != "AccumulateGrad":
             nodes.append(node)
+            kinds.append(kind)
         for child, _ in node.next_functions:
             if child is not None and child not in seen:
                 seen.add(child)
                 stack.append(child)
         if len(seen) > limit:
-            return None
-    nodes.sort(key=lambda n: n._sequence_nr())
-    return nodes
+            return None, ()
+    return nodes, tuple(kinds)
 
 
 def _key(value: Any) -> Hashable:
