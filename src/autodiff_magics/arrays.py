@@ -4,6 +4,7 @@ its page faults on top)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -34,10 +35,9 @@ def all_finite(a: Any) -> bool:
     return bool(np.all(np.isfinite(a)))
 
 
-_NUMPY_FLOATS: tuple[Any, ...] = ()
-
-
+@functools.cache
 def _numpy_floats() -> tuple[Any, ...]:
+    """torch dtypes whose tensors NumPy reads as they are."""
     import torch
 
     return (torch.float64, torch.float32, torch.float16)
@@ -50,11 +50,8 @@ def largest_abs(a: Any) -> float:
             return 0.0
         import torch
 
-        global _NUMPY_FLOATS
-        if not _NUMPY_FLOATS:
-            _NUMPY_FLOATS = _numpy_floats()
         a = a.detach()
-        if a.numel() <= 4096 and a.device.type == "cpu" and a.dtype in _NUMPY_FLOATS and not a.is_neg():
+        if a.numel() <= 4096 and a.device.type == "cpu" and a.dtype in _numpy_floats() and not a.is_neg():
             return largest_abs(a.numpy())  # small: NumPy's reductions cost less than torch's dispatch
         if a.is_complex():
             return float(a.abs().max())

@@ -11,6 +11,7 @@ across the batch) is caught there, and the batch is dropped with a note.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,11 +27,9 @@ BATCH_ELEMENTS = 1 << 23
 #: fewer shifted points than this go one by one: vmap's set-up costs about as much as 8 plain
 #: evaluations of a small f (measured here: 1.0 ms either way at 8 points, 1.2 against 2.3 ms at 40)
 MIN_BATCH_ROWS = 16
-#: dtypes whose every value float64 holds exactly (a batch of them can be made in float64)
-_EXACT_IN_FLOAT64 = ()
-
-
-def _exact_dtypes() -> tuple[Any, ...]:
+@functools.cache
+def _exact_in_float64() -> tuple[Any, ...]:
+    """Dtypes whose every value float64 holds exactly (a batch of them can be made in float64)."""
     import torch
 
     return (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -90,14 +89,11 @@ def _batched(evaluate_batch: EvaluateBatch, points: Mapping[str, Any], shifts: l
     a value, NumPy)."""
     import torch
 
-    global _EXACT_IN_FLOAT64
-    if not _EXACT_IN_FLOAT64:
-        _EXACT_IN_FLOAT64 = _exact_dtypes()
     rows = len(shifts)
     batched = {}
     for name, x in points.items():
         picked = [(k, i, v) for k, (n, i, v) in enumerate(shifts) if n == name]
-        if x.device.type == "cpu" and x.dtype in _EXACT_IN_FLOAT64:
+        if x.device.type == "cpu" and x.dtype in _exact_in_float64():
             # made in NumPy (a few µs less than torch's indexing for small points): the point's
             # values and the shifted ones are float64-exact in these dtypes, so the cast is exact
             flat = np.tile(x.detach().reshape(-1).double().numpy(), (rows, 1))
